@@ -1,0 +1,25 @@
+# Compiler settings shared by every flowstore target.
+
+set(CMAKE_CXX_STANDARD 20)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_EXTENSIONS OFF)
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE RelWithDebInfo CACHE STRING "Build type" FORCE)
+endif()
+
+# flowstore_warnings(target): high warning level, errors when FLOWSTORE_WARNINGS_AS_ERRORS.
+function(flowstore_warnings target)
+  # -Wmismatched-new-delete misfires on Asio's coroutine frames (operator new/delete pairs of
+  # awaitable_frame_base) under g++ 12.
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
+                                           -Wno-mismatched-new-delete
+                                           $<$<BOOL:${FLOWSTORE_WARNINGS_AS_ERRORS}>:-Werror>)
+endfunction()
+
+if(FLOWSTORE_SANITIZE)
+  if(NOT FLOWSTORE_SANITIZE MATCHES "^(address,undefined|undefined,address|address|undefined|thread)$")
+    message(FATAL_ERROR "FLOWSTORE_SANITIZE must be 'address,undefined', 'thread' or empty, not '${FLOWSTORE_SANITIZE}'")
+  endif()
+  add_compile_options(-fsanitize=${FLOWSTORE_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${FLOWSTORE_SANITIZE})
+endif()

@@ -1,0 +1,149 @@
+// Error vocabulary of flowstore: one error code enum, three conditions that tell the caller
+// what to do about it, and the result<T> type every operation returns.
+#pragma once
+
+#include <boost/outcome/basic_result.hpp>
+#include <boost/outcome/policy/base.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace flowstore {
+
+/// Error codes returned by flowstore. Each belongs to exactly one condition (see below).
+enum class errc {
+  // --- invalid: the input is wrong; retrying the same call cannot help ---
+  validation_failed = 1,  ///< The flow breaks one or more validation rules (all are listed).
+  invalid_id,             ///< A flow id or watch pattern is not a valid NATS KV key.
+  not_found,              ///< No flow with this id exists (never written, or removed).
+  already_exists,         ///< create(): a flow with this id exists already.
+  conflict,               ///< The flow changed since it was read (stale version or revision).
+  too_large,              ///< The encoded flow exceeds the server's maximum payload.
+  invalid_argument,       ///< An option or argument other than an id is out of range.
+  permission_denied,      ///< The server refused the operation for this user.
+  authentication_failed,  ///< The server rejected the credentials.
+  already_running,        ///< A second next() was started while one is outstanding.
+  // --- transient: the system is unavailable right now; a retry may succeed ---
+  timeout = 100,          ///< No reply within the operation's timeout.
+  disconnected,           ///< The connection dropped while the operation was in flight.
+  no_responders,          ///< Nobody answered the request (JetStream or bucket unavailable).
+  jetstream_unavailable,  ///< JetStream is disabled, has no leader, or lacks resources.
+  connection_failed,      ///< No server could be reached.
+  cancelled,              ///< The operation was cancelled by the caller.
+  closed,                 ///< The connection or store was closed.
+  // --- fatal: data or programming error; needs a human ---
+  corrupt_data = 200,   ///< A stored document is not a valid flow.
+  encode_failed,        ///< The flow cannot be encoded (non-finite number, nesting too deep).
+  server_error,         ///< The server answered with an error flowstore cannot classify.
+  protocol_error,       ///< A reply did not have the shape the protocol promises.
+  configuration_error,  ///< The bucket or connection is configured in a way that cannot work.
+};
+
+/// What a caller should do about an error: compare any error code against these.
+/// `ec == flowstore::condition::transient` works for every code the library returns.
+enum class condition {
+  invalid = 1,  ///< Fix the input; retrying the same call cannot help.
+  transient,    ///< Retry later; the system may be available again.
+  fatal,        ///< Call a human: stored data or the program is wrong.
+};
+
+}  // namespace flowstore
+
+template <>
+struct std::is_error_code_enum<flowstore::errc> : std::true_type {};
+template <>
+struct std::is_error_condition_enum<flowstore::condition> : std::true_type {};
+
+namespace flowstore {
+
+const std::error_category& error_category() noexcept;
+const std::error_category& condition_category() noexcept;
+
+std::error_code make_error_code(errc e) noexcept;
+std::error_condition make_error_condition(condition c) noexcept;
+
+/// The condition an error code belongs to; codes of foreign categories are classified
+/// by their own category's default_error_condition, and otherwise as fatal.
+condition condition_of(const std::error_code& ec) noexcept;
+
+/// An error as the library reports it: a code to branch on, and a message for humans
+/// naming the operation and the flow. Text the server sent (which may echo user input)
+/// is kept apart in `server_text`.
+struct error {
+  std::error_code code;
+  std::string message;
+  std::string server_text;
+
+  error() = default;
+  error(std::error_code c, std::string msg, std::string server = {})
+      : code(c), message(std::move(msg)), server_text(std::move(server)) {}
+  error(errc c, std::string msg, std::string server = {})
+      : code(make_error_code(c)), message(std::move(msg)), server_text(std::move(server)) {}
+
+  /// The message, followed by the server's text when there is any.
+  std::string what() const;
+
+  friend bool operator==(const error& e, errc c) noexcept { return e.code == c; }
+  friend bool operator==(const error& e, condition c) noexcept { return e.code == c; }
+};
+
+/// Thrown by result<T>::value() when the result holds an error.
+class exception : public std::system_error {
+ public:
+  explicit exception(const error& e) : std::system_error(e.code, e.what()) {}
+};
+
+namespace detail {
+/// Outcome policy: value() on an error throws flowstore::exception with the full message.
+struct throw_exception_policy : boost::outcome_v2::policy::base {
+  template <class Impl>
+  static constexpr void wide_value_check(Impl&& self) {
+    if (!base::_has_value(self)) {
+      throw exception(base::_error(self));
+    }
+  }
+  template <class Impl>
+  static constexpr void wide_error_check(Impl&& self) {
+    if (!base::_has_error(self)) {
+      throw std::logic_error("flowstore::result: error() called on a value");
+    }
+  }
+  template <class Impl>
+  static constexpr void wide_exception_check(Impl&& self) {
+    wide_error_check(std::forward<Impl>(self));
+  }
+};
+}  // namespace detail
+
+/// The return type of every fallible operation: a value, or an `error`. Test it with
+/// `if (r)`, read the value with `*r`, `r->` or `r.value()` (which throw flowstore::exception
+/// when it holds an error), and the error with `r.error()`.
+template <class T>
+using result_base = boost::outcome_v2::basic_result<T, error, detail::throw_exception_policy>;
+
+template <class T>
+class result : public result_base<T> {
+ public:
+  using result_base<T>::result_base;
+
+  T& operator*() & { return this->value(); }
+  const T& operator*() const& { return this->value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+  T* operator->() { return &this->value(); }
+  const T* operator->() const { return &this->value(); }
+};
+
+template <>
+class result<void> : public result_base<void> {
+ public:
+  using result_base<void>::result_base;
+};
+
+/// A successful result<void>.
+inline auto success() {
+  return boost::outcome_v2::success();
+}
+
+}  // namespace flowstore

@@ -1,0 +1,48 @@
+// JSON for flows, byte-compatible with the Go package's encoding/json output.
+#pragma once
+
+#include <flowstore/error.hpp>
+#include <flowstore/flow.hpp>
+
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace flowstore {
+
+/// Deepest nesting of arrays and objects accepted in a document (Go allows 10000; a config
+/// this deep is a mistake or an attack, and the bound keeps decoding and encoding off the stack's edge).
+inline constexpr std::size_t max_json_depth = 256;
+
+/// Encodes the flow exactly as Go's encoding/json writes the Go package's Flow: its field
+/// order, `description`, `created_by` and the three `*_at` pointers omitted when empty,
+/// `nodes` and `connections` always arrays, map keys (config) sorted, HTML-safe escaping
+/// (`\u003c`, `\u0026`, …), Go's float format, times as RFC 3339 nanoseconds in UTC. Unknown
+/// fields kept from decoding follow the known ones.
+/// Errors: errc::encode_failed for non-finite numbers, nesting deeper than max_json_depth,
+/// or a time outside years 0000–9999.
+result<std::string> to_json(const flow& f);
+
+/// Decodes a flow document as Go's encoding/json decodes into the Go package's Flow: `null`
+/// for any field leaves its zero value, field names match case-insensitively when not exactly,
+/// unknown fields and unknown state/type strings are kept for re-encoding. Integers that fit
+/// 64 bits keep their exact value. Errors: errc::corrupt_data naming what is wrong (syntax,
+/// invalid UTF-8, wrong type, bad time, nesting deeper than max_json_depth).
+result<flow> flow_from_json(std::string_view json);
+result<flow> flow_from_json(const boost::json::value& json);
+
+/// Writes any JSON value the way Go writes an `any` holding it (map keys sorted, Go escaping
+/// and number format). Errors: errc::encode_failed as for to_json.
+result<std::string> to_go_json(const boost::json::value& v);
+
+// Boost.JSON conversions: boost::json::value_from(flow) and value_to<flow>(value) (which throws
+// flowstore::exception on a malformed document; try_value_to<flow> returns the error instead).
+void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const flow& f);
+flow tag_invoke(boost::json::value_to_tag<flow>, const boost::json::value& v);
+boost::system::result<flow> tag_invoke(boost::json::try_value_to_tag<flow>, const boost::json::value& v);
+
+}  // namespace flowstore

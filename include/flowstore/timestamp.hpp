@@ -1,0 +1,70 @@
+// A point in time as Go's time.Time writes it in JSON: RFC 3339, UTC, nanoseconds.
+#pragma once
+
+#include <flowstore/error.hpp>
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace flowstore {
+
+/// Seconds and nanoseconds since the Unix epoch, covering years 0000 to 9999 — wider than a
+/// nanosecond std::chrono::system_clock::time_point, because Go's zero time is year 1.
+/// A default-constructed timestamp is Go's zero time, 0001-01-01T00:00:00Z.
+class timestamp {
+ public:
+  /// Unix seconds of Go's zero time.
+  static constexpr std::int64_t zero_unix_seconds = -62135596800;
+
+  constexpr timestamp() noexcept = default;
+
+  /// The current time of the system clock.
+  static timestamp now() noexcept;
+
+  /// From Unix seconds and a nanosecond part; `nanoseconds` outside 0..999'999'999 carries over.
+  /// The sum must stay within the range of int64 seconds.
+  static constexpr timestamp from_unix(std::int64_t seconds, std::int64_t nanoseconds = 0) noexcept {
+    timestamp t;
+    t.seconds_ = seconds + nanoseconds / 1'000'000'000;
+    std::int64_t rest = nanoseconds % 1'000'000'000;
+    if (rest < 0) {
+      rest += 1'000'000'000;
+      --t.seconds_;
+    }
+    t.nanos_ = static_cast<std::uint32_t>(rest);
+    return t;
+  }
+
+  static timestamp from_time_point(std::chrono::system_clock::time_point tp) noexcept;
+
+  /// The time as a system_clock time point, or nullopt when it lies outside its range
+  /// (a nanosecond clock covers about 1677 to 2262).
+  std::optional<std::chrono::system_clock::time_point> to_time_point() const noexcept;
+
+  /// Parses the strict RFC 3339 that Go's time.Time writes in JSON: `YYYY-MM-DDTHH:MM:SS`, an
+  /// optional fraction of 1 to 9 digits, then `Z` or `±HH:MM`. Errors with errc::invalid_argument.
+  static result<timestamp> parse(std::string_view text);
+
+  /// RFC 3339 in UTC with the fraction trimmed of trailing zeros, as Go's RFC3339Nano:
+  /// `2024-02-29T12:00:00.5Z`. Years outside 0000–9999 are written with more digits or a sign.
+  std::string to_string() const;
+
+  /// True when the year lies in 0000–9999, the range Go can write in JSON.
+  bool json_representable() const noexcept;
+
+  constexpr std::int64_t unix_seconds() const noexcept { return seconds_; }
+  constexpr std::uint32_t nanoseconds() const noexcept { return nanos_; }
+  constexpr bool is_zero() const noexcept { return seconds_ == zero_unix_seconds && nanos_ == 0; }
+
+  friend constexpr auto operator<=>(const timestamp&, const timestamp&) noexcept = default;
+
+ private:
+  std::int64_t seconds_ = zero_unix_seconds;
+  std::uint32_t nanos_ = 0;
+};
+
+}  // namespace flowstore

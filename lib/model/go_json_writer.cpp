@@ -1,0 +1,194 @@
+#include "model/go_json_writer.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <vector>
+
+namespace flowstore::detail {
+namespace {
+
+constexpr char hex_digits[] = "0123456789abcdef";
+
+// Length of the valid UTF-8 sequence starting at s[i] (2..4), or 0 when it is invalid as
+// Go's utf8.DecodeRune judges it: overlong forms, surrogates and values above U+10FFFF.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b0 = byte(i);
+  std::size_t length;
+  unsigned char low = 0x80;
+  unsigned char high = 0xBF;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    length = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    length = 3;
+    if (b0 == 0xE0) low = 0xA0;   // overlong
+    if (b0 == 0xED) high = 0x9F;  // surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    length = 4;
+    if (b0 == 0xF0) low = 0x90;   // overlong
+    if (b0 == 0xF4) high = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + length > s.size()) return 0;
+  if (byte(i + 1) < low || byte(i + 1) > high) return 0;
+  for (std::size_t k = 2; k < length; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
+void go_json_writer::string(std::string_view s) {
+  out_.push_back('"');
+  std::size_t clean_from = 0;  // start of the run of bytes that need no escaping
+  auto flush = [&](std::size_t end) { out_.append(s.data() + clean_from, end - clean_from); };
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
+        ++i;
+        continue;
+      }
+      flush(i);
+      switch (c) {
+        case '"':
+          out_.append("\\\"");
+          break;
+        case '\\':
+          out_.append("\\\\");
+          break;
+        case '\b':
+          out_.append("\\b");
+          break;
+        case '\f':
+          out_.append("\\f");
+          break;
+        case '\n':
+          out_.append("\\n");
+          break;
+        case '\r':
+          out_.append("\\r");
+          break;
+        case '\t':
+          out_.append("\\t");
+          break;
+        default:
+          out_.append("\\u00");
+          out_.push_back(hex_digits[c >> 4]);
+          out_.push_back(hex_digits[c & 0xF]);
+      }
+      clean_from = ++i;
+      continue;
+    }
+    const std::size_t length = utf8_sequence_length(s, i);
+    if (length == 0) {
+      flush(i);
+      out_.append("\\ufffd");
+      clean_from = ++i;
+      continue;
+    }
+    // U+2028 and U+2029 (E2 80 A8/A9) break JavaScript string literals; Go escapes them.
+    if (length == 3 && c == 0xE2 && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+        (static_cast<unsigned char>(s[i + 2]) & 0xFE) == 0xA8) {
+      flush(i);
+      out_.append(static_cast<unsigned char>(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029");
+      clean_from = i + 3;
+    }
+    i += length;
+  }
+  flush(s.size());
+  out_.push_back('"');
+}
+
+void go_json_writer::number(std::int64_t v) {
+  char buffer[24];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
+  out_.append(buffer, end);
+}
+
+void go_json_writer::number(std::uint64_t v) {
+  char buffer[24];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
+  out_.append(buffer, end);
+}
+
+bool go_json_writer::number(double v) {
+  if (!std::isfinite(v)) return false;
+  // Go: shortest round-trip digits, in plain notation unless the magnitude is below 1e-6 or
+  // at least 1e21, and then with a one-digit negative exponent where possible ("1e-7").
+  const double magnitude = std::fabs(v);
+  const bool scientific = magnitude != 0 && (magnitude < 1e-6 || magnitude >= 1e21);
+  char buffer[400];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v,
+                                       scientific ? std::chars_format::scientific : std::chars_format::fixed);
+  std::size_t length = static_cast<std::size_t>(end - buffer);
+  if (scientific && length >= 4 && buffer[length - 4] == 'e' && buffer[length - 3] == '-' &&
+      buffer[length - 2] == '0') {
+    buffer[length - 2] = buffer[length - 1];
+    --length;
+  }
+  out_.append(buffer, length);
+  return true;
+}
+
+bool go_json_writer::value(const boost::json::value& v, std::size_t depth_left) {
+  switch (v.kind()) {
+    case boost::json::kind::null:
+      out_.append("null");
+      return true;
+    case boost::json::kind::bool_:
+      out_.append(v.get_bool() ? "true" : "false");
+      return true;
+    case boost::json::kind::int64:
+      number(v.get_int64());
+      return true;
+    case boost::json::kind::uint64:
+      number(v.get_uint64());
+      return true;
+    case boost::json::kind::double_:
+      return number(v.get_double());
+    case boost::json::kind::string:
+      string(v.get_string());
+      return true;
+    case boost::json::kind::array: {
+      if (depth_left == 0) return false;
+      out_.push_back('[');
+      bool first = true;
+      for (const auto& element : v.get_array()) {
+        if (!first) out_.push_back(',');
+        first = false;
+        if (!value(element, depth_left - 1)) return false;
+      }
+      out_.push_back(']');
+      return true;
+    }
+    case boost::json::kind::object:
+      return object(v.get_object(), depth_left);
+  }
+  return false;
+}
+
+bool go_json_writer::object(const boost::json::object& o, std::size_t depth_left) {
+  if (depth_left == 0) return false;
+  // Go writes map keys in byte order.
+  std::vector<const boost::json::key_value_pair*> members;
+  members.reserve(o.size());
+  for (const auto& member : o) members.push_back(&member);
+  std::sort(members.begin(), members.end(), [](const auto* a, const auto* b) { return a->key() < b->key(); });
+  out_.push_back('{');
+  bool first = true;
+  for (const auto* member : members) {
+    if (!first) out_.push_back(',');
+    first = false;
+    string(member->key());
+    out_.push_back(':');
+    if (!value(member->value(), depth_left - 1)) return false;
+  }
+  out_.push_back('}');
+  return true;
+}
+
+}  // namespace flowstore::detail
