@@ -1,0 +1,395 @@
+#include "kv/bucket.hpp"
+
+#include "model/message.hpp"
+#include "nats/blocking.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstring>
+#include <mutex>
+
+namespace flowstore::detail::kv {
+
+using namespace asio::experimental::awaitable_operators;
+
+struct bucket::state {
+  std::shared_ptr<connection_impl> connection;
+  bucket_config config;
+  bucket_info info;
+  std::string stream;
+  std::string prefix;  // $KV.<bucket>.
+  js_context_ptr js;
+
+  result<void> bind(const std::string& what);
+};
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+error transport_error(std::error_code ec, const std::string& what, std::chrono::milliseconds timeout) {
+  if (ec == errc::timeout) {
+    return {ec, what + ": no reply within " + std::to_string(timeout.count()) + " ms"};
+  }
+  return {ec, what + ": " + ec.message()};
+}
+
+error status_error(natsStatus s, int js_code, const std::string& what) {
+  if (js_code != 0) {
+    const char* last = nats_GetLastError(nullptr);
+    api_error e{0, js_code, last != nullptr ? last : ""};
+    return {code_for_api_error(e), what + ": JetStream error " + std::to_string(js_code), e.description};
+  }
+  if (s == NATS_NO_RESPONDERS) {
+    return {errc::jetstream_unavailable, what + ": JetStream did not answer (is it enabled?)"};
+  }
+  return error_from_status(s, what);
+}
+
+std::optional<std::string_view> header(natsMsg* msg, const char* name) {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return std::nullopt;
+  return std::string_view(value);
+}
+
+std::string_view body_of(natsMsg* msg) {
+  const char* data = natsMsg_GetData(msg);
+  return data == nullptr ? std::string_view()
+                         : std::string_view(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+}
+
+}  // namespace
+
+std::size_t header_block_bytes(const outgoing_message& message) noexcept {
+  if (message.headers.empty()) return 0;
+  std::size_t bytes = std::strlen("NATS/1.0\r\n") + 2;  // status line and the final empty line
+  for (const auto& h : message.headers) bytes += std::strlen(h.name) + 2 + h.value.size() + 2;
+  return bytes;
+}
+
+result<void> bucket::state::bind(const std::string& what) {
+  natsConnection* nc = connection->native();
+  jsOptions options;
+  jsOptions_Init(&options);
+  options.Wait = config.timeout.count();
+  jsCtx* raw_js = nullptr;
+  if (natsStatus s = natsConnection_JetStream(&raw_js, nc, &options); s != NATS_OK) return status_error(s, 0, what);
+  js.reset(raw_js);
+
+  jsStreamInfo* raw_info = nullptr;
+  jsErrCode js_code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&raw_info, raw_js, stream.c_str(), nullptr, &js_code);
+  if (s == NATS_NOT_FOUND || js_code == api_code::stream_not_found) {
+    if (!config.create_if_missing) {
+      return error{errc::configuration_error, what + ": the bucket does not exist"};
+    }
+    kvConfig kc;
+    kvConfig_Init(&kc);
+    kc.Bucket = config.name.c_str();
+    kc.Description = config.description.c_str();
+    kc.History = static_cast<std::uint8_t>(config.history);
+    kc.Replicas = config.replicas;
+    kc.StorageType = config.memory_storage ? js_MemoryStorage : js_FileStorage;
+    kvStore* created = nullptr;
+    s = js_CreateKeyValue(&created, raw_js, &kc);
+    if (s != NATS_OK) {
+      error e = status_error(s, 0, what + ": creating the bucket failed");
+      if (s == NATS_ERR) e.code = errc::configuration_error;  // the server refused the settings
+      return e;
+    }
+    kvStore_Destroy(created);
+    js_code = static_cast<jsErrCode>(0);
+    s = js_GetStreamInfo(&raw_info, raw_js, stream.c_str(), nullptr, &js_code);
+  }
+  if (s != NATS_OK) return status_error(s, js_code, what);
+  stream_info_ptr stream_info(raw_info);
+
+  const jsStreamConfig* c = stream_info->Config;
+  const std::string subjects = prefix + ">";
+  bool kv_subjects = false;
+  for (int i = 0; c != nullptr && i < c->SubjectsLen; ++i) {
+    kv_subjects = kv_subjects || subjects == c->Subjects[i];
+  }
+  if (!kv_subjects) {
+    return error{errc::configuration_error,
+                 what + ": stream " + stream + " is not a KV bucket (no subject " + subjects + ")"};
+  }
+  // Direct get may be answered by any replica, and on nats-server 2.9 a follower can be behind:
+  // a replicated bucket reads through the stream leader instead (read-your-writes).
+  info.direct_get = c->AllowDirect && c->Replicas <= 1;
+  info.history = c->MaxMsgsPerSubject;
+  info.replicas = c->Replicas;
+  info.max_message_bytes = c->MaxMsgSize > 0 ? c->MaxMsgSize : -1;
+  return success();
+}
+
+asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> connection, bucket_config config) {
+  const std::string what = "open bucket " + quoted(config.name);
+  if (!valid_bucket_name(config.name)) {
+    co_return error{errc::invalid_argument, what + ": a bucket name is 1 or more of [A-Za-z0-9_-]"};
+  }
+  if (config.history < 1 || config.history > 64) {
+    co_return error{errc::invalid_argument, what + ": history must be 1 to 64"};
+  }
+  if (config.replicas < 1 || config.replicas > 5) {
+    co_return error{errc::invalid_argument, what + ": replicas must be 1 to 5"};
+  }
+  if (config.timeout <= std::chrono::milliseconds::zero()) {
+    co_return error{errc::invalid_argument, what + ": the timeout must be positive"};
+  }
+  if (connection->is_closed()) co_return error{errc::closed, what + ": the connection is closed"};
+
+  auto s = std::make_shared<state>();
+  s->connection = std::move(connection);
+  s->stream = stream_name(config.name);
+  s->prefix = key_prefix(config.name);
+  s->config = std::move(config);
+  auto bind_job = [s, what] { return s->bind(what); };
+  result<void> bound = co_await run_blocking(std::move(bind_job));
+  if (!bound) co_return std::move(bound).error();
+  co_return bucket(std::move(s));
+}
+
+const bucket_info& bucket::info() const noexcept {
+  return state_->info;
+}
+const std::string& bucket::name() const noexcept {
+  return state_->config.name;
+}
+const std::shared_ptr<connection_impl>& bucket::connection() const noexcept {
+  return state_->connection;
+}
+std::chrono::milliseconds bucket::timeout() const noexcept {
+  return state_->config.timeout;
+}
+
+std::int64_t bucket::max_value_bytes(std::size_t header_bytes) const noexcept {
+  std::int64_t limit = state_->connection->max_payload() - static_cast<std::int64_t>(header_bytes);
+  if (state_->info.max_message_bytes > 0) limit = std::min(limit, state_->info.max_message_bytes);
+  return limit;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+asio::awaitable<result<std::uint64_t>> bucket::publish(std::string key, std::string value,
+                                                       std::optional<std::uint64_t> expected_revision, bool is_delete,
+                                                       std::string what) {
+  outgoing_message message;
+  message.subject = key_subject(state_->config.name, key);
+  if (expected_revision) {
+    message.headers.push_back({"Nats-Expected-Last-Subject-Sequence", std::to_string(*expected_revision)});
+  }
+  if (is_delete) message.headers.push_back({"KV-Operation", "DEL"});
+  const std::int64_t limit = max_value_bytes(header_block_bytes(message));
+  if (static_cast<std::int64_t>(value.size()) > limit) {
+    co_return error{errc::too_large, what + ": the encoded flow is " + std::to_string(value.size()) +
+                                         " bytes; the server accepts at most " + std::to_string(limit)};
+  }
+  message.body = std::move(value);
+
+  auto [ec, reply] = co_await state_->connection->async_request(std::move(message), state_->config.timeout, use_tuple);
+  if (ec) co_return transport_error(ec, what, state_->config.timeout);
+  auto parsed = parse_publish_reply(body_of(reply.get()));
+  if (!parsed) co_return error{parsed.error().code, what + ": " + parsed.error().message};
+  if (parsed->error) {
+    const api_error& e = *parsed->error;
+    if (e.err_code == api_code::wrong_last_sequence) {
+      co_return error{errc::conflict, what + ": the key's revision changed", e.description};
+    }
+    co_return error{code_for_api_error(e), what + ": JetStream error " + std::to_string(e.err_code), e.description};
+  }
+  co_return parsed->sequence;
+}
+
+asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::string value, std::string what) {
+  auto first = co_await publish(key, value, 0, false, what);
+  if (first || first.error().code != errc::conflict) co_return first;
+
+  // The key has messages. A tombstone (delete or purge marker) may be replaced: retry once
+  // against its revision, so that a flow can be re-created after remove.
+  auto last = co_await get(key, what);
+  if (!last) co_return std::move(last).error();
+  if (!*last || (*last)->operation == entry_operation::put) {
+    co_return error{errc::already_exists, what + ": a flow with this id exists"};
+  }
+  auto second = co_await publish(std::move(key), std::move(value), (*last)->revision, false, what);
+  if (!second && second.error().code == errc::conflict) {
+    co_return error{errc::already_exists, what + ": a flow with this id was created concurrently"};
+  }
+  co_return second;
+}
+
+asio::awaitable<result<std::uint64_t>> bucket::update(std::string key, std::string value,
+                                                      std::uint64_t expected_revision, std::string what) {
+  co_return co_await publish(std::move(key), std::move(value), expected_revision, false, std::move(what));
+}
+
+asio::awaitable<result<std::uint64_t>> bucket::erase(std::string key, std::uint64_t expected_revision,
+                                                     std::string what) {
+  co_return co_await publish(std::move(key), {}, expected_revision, true, std::move(what));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+asio::awaitable<result<std::optional<entry>>> bucket::get(std::string key, std::string what) {
+  const std::string subject = key_subject(state_->config.name, key);
+  outgoing_message message;
+  if (state_->info.direct_get) {
+    message.subject = direct_get_subject(state_->config.name, key);
+  } else {
+    message.subject = message_get_subject(state_->config.name);
+    message.body = R"({"last_by_subj":")" + subject + R"("})";
+  }
+  auto [ec, reply] = co_await state_->connection->async_request(std::move(message), state_->config.timeout, use_tuple);
+  if (ec) co_return transport_error(ec, what, state_->config.timeout);
+
+  natsMsg* msg = reply.get();
+  result<std::optional<entry>> interpreted =
+      state_->info.direct_get
+          ? interpret_direct_get({header(msg, "Status"), header(msg, "Description"), header(msg, "Nats-Subject"),
+                                  header(msg, "Nats-Sequence"), header(msg, "Nats-Time-Stamp"),
+                                  header(msg, "KV-Operation"), body_of(msg)},
+                                 key, subject)
+          : interpret_message_get(body_of(msg), key, subject);
+  if (!interpreted) {
+    co_return error{interpreted.error().code, what + ": " + interpreted.error().message,
+                    interpreted.error().server_text};
+  }
+  co_return interpreted;
+}
+
+namespace {
+
+// Shared between a scan's coroutine and its subscription's callbacks (nats.c threads). The
+// callbacks only append to `entries` under the mutex and signal completion; the coroutine
+// decodes afterwards. The subscription's closure keeps it alive until nats.c's last callback.
+struct scan_state {
+  explicit scan_state(const asio::any_io_executor& executor, std::string key_prefix)
+      : prefix(std::move(key_prefix)), finished(executor, 1) {}
+
+  void finish(std::optional<error> failure_found = std::nullopt) {
+    if (done) return;
+    done = true;
+    failure = std::move(failure_found);
+    finished.try_send(boost::system::error_code{});
+  }
+
+  std::mutex mutex;
+  const std::string prefix;
+  std::vector<entry> entries;
+  std::uint64_t received = 0;
+  std::optional<std::uint64_t> expected;
+  bool done = false;
+  std::optional<error> failure;
+  asio::experimental::concurrent_channel<void(boost::system::error_code)> finished;
+};
+
+void on_scan_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure) {
+  nats_message_ptr msg(raw);
+  scan_state& scan = **static_cast<std::shared_ptr<scan_state>*>(closure);
+  std::lock_guard lock(scan.mutex);
+  if (scan.done) return;
+  jsMsgMetaData* raw_meta = nullptr;
+  if (natsMsg_GetMetaData(&raw_meta, raw) != NATS_OK) {
+    return scan.finish(error{errc::protocol_error, "scan: a delivered message carries no JetStream metadata"});
+  }
+  const std::uint64_t pending = raw_meta->NumPending;
+  entry e;
+  e.revision = raw_meta->Sequence.Stream;
+  e.time = timestamp::from_unix(0, raw_meta->Timestamp);
+  jsMsgMetaData_Destroy(raw_meta);
+  const std::string_view subject = natsMsg_GetSubject(raw);
+  e.key = std::string(subject.substr(std::min(scan.prefix.size(), subject.size())));
+  e.operation = operation_from_header(header(raw, "KV-Operation"));
+  e.value = std::string(body_of(raw));
+  scan.entries.push_back(std::move(e));
+  ++scan.received;
+  if (pending == 0 || (scan.expected && scan.received >= *scan.expected)) scan.finish();
+}
+
+void on_scan_complete(void* closure) {
+  delete static_cast<std::shared_ptr<scan_state>*>(closure);
+}
+
+}  // namespace
+
+asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, scan_mode mode, std::string what) {
+  const auto executor = co_await asio::this_coro::executor;
+  auto scan = std::make_shared<scan_state>(executor, state_->prefix);
+  const std::string subject = state_->prefix + pattern;
+
+  auto subscribe_job = [s = state_, scan, subject, mode, what]() -> result<natsSubscription*> {
+    jsSubOptions options;
+    jsSubOptions_Init(&options);
+    options.Stream = s->stream.c_str();  // skips a stream lookup round trip
+    options.Ordered = true;
+    options.Config.DeliverPolicy = mode == scan_mode::all ? js_DeliverAll : js_DeliverLastPerSubject;
+    auto* closure = new std::shared_ptr<scan_state>(scan);
+    natsSubscription* sub = nullptr;
+    jsErrCode js_code = static_cast<jsErrCode>(0);
+    natsStatus st =
+        js_Subscribe(&sub, s->js.get(), subject.c_str(), &on_scan_message, closure, nullptr, &options, &js_code);
+    if (st != NATS_OK) {
+      delete closure;  // no callback can run for a subscription that was never made
+      return status_error(st, js_code, what);
+    }
+    natsSubscription_SetPendingLimits(sub, -1, -1);
+    natsSubscription_SetOnCompleteCB(sub, &on_scan_complete, closure);
+    // Nothing pending at creation means nothing will be delivered: done at once.
+    jsConsumerInfo* consumer = nullptr;
+    st = natsSubscription_GetConsumerInfo(&consumer, sub, nullptr, &js_code);
+    if (st == NATS_OK) {
+      const std::uint64_t total = consumer->NumPending + consumer->Delivered.Consumer;
+      jsConsumerInfo_Destroy(consumer);
+      std::lock_guard lock(scan->mutex);
+      scan->expected = total;
+      if (scan->received >= total) scan->finish();
+    }
+    return sub;
+  };
+  auto subscribed = co_await run_blocking(std::move(subscribe_job));
+  if (!subscribed) co_return std::move(subscribed).error();
+
+  // Wait for the last message; time out only when nothing arrives for a whole timeout.
+  asio::steady_timer timer(executor);
+  std::uint64_t seen = 0;
+  std::optional<error> outcome;
+  while (true) {
+    timer.expires_after(state_->config.timeout);
+    auto which = co_await (scan->finished.async_receive(use_tuple) || timer.async_wait(use_tuple));
+    if (which.index() == 0) break;
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+      outcome = error{errc::cancelled, what + ": cancelled"};
+      break;
+    }
+    std::lock_guard lock(scan->mutex);
+    if (scan->received == seen) {
+      outcome =
+          error{errc::timeout, what + ": no message for " + std::to_string(state_->config.timeout.count()) + " ms"};
+      scan->done = true;
+      break;
+    }
+    seen = scan->received;
+  }
+
+  // Unsubscribing deletes the consumer with a blocking request: leave that to the pool.
+  asio::post(blocking_pool(), [connection = state_->connection, sub = *subscribed] {
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+  });
+
+  std::lock_guard lock(scan->mutex);
+  scan->done = true;
+  if (outcome) co_return std::move(*outcome);
+  if (scan->failure) co_return std::move(*scan->failure);
+  co_return std::move(scan->entries);
+}
+
+}  // namespace flowstore::detail::kv

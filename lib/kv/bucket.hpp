@@ -1,0 +1,91 @@
+// A JetStream KV bucket on the wire: create, compare-and-set, delete markers, direct get, and
+// one-pass scans through ordered consumers. Keys arrive here already validated.
+#pragma once
+
+#include <flowstore/error.hpp>
+
+#include "kv/protocol.hpp"
+#include "nats/connection_impl.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flowstore::detail::kv {
+
+namespace asio = boost::asio;
+
+struct bucket_config {
+  std::string name;
+  std::string description;
+  int history = 10;
+  int replicas = 1;
+  bool memory_storage = false;
+  bool create_if_missing = true;
+  std::chrono::milliseconds timeout{5000};
+};
+
+/// What binding found out about the bucket's stream.
+struct bucket_info {
+  bool direct_get = true;
+  std::int64_t history = 1;
+  std::int64_t replicas = 1;
+  std::int64_t max_message_bytes = -1;  // the stream's own limit; -1 for none
+};
+
+enum class scan_mode {
+  last_per_key,  // current value of every key (and tombstones)
+  all,           // every retained revision
+};
+
+class bucket {
+ public:
+  /// Binds to the bucket, creating it when missing (and allowed). Runs on the blocking pool.
+  static asio::awaitable<result<bucket>> open(std::shared_ptr<connection_impl> connection, bucket_config config);
+
+  const bucket_info& info() const noexcept;
+  const std::string& name() const noexcept;
+  const std::shared_ptr<connection_impl>& connection() const noexcept;
+  std::chrono::milliseconds timeout() const noexcept;
+
+  /// The largest value a put with `header_bytes` of headers can carry.
+  std::int64_t max_value_bytes(std::size_t header_bytes) const noexcept;
+
+  /// Puts `value` only if `key` has no live value. A tombstone is replaced (one retry with its
+  /// revision). Returns the new revision. Errors: errc::already_exists, errc::too_large, transport.
+  asio::awaitable<result<std::uint64_t>> create(std::string key, std::string value, std::string what);
+
+  /// Puts `value` only if `key`'s last revision is `expected_revision`. Returns the new revision.
+  /// Errors: errc::conflict (server_text holds the server's description), errc::too_large, transport.
+  asio::awaitable<result<std::uint64_t>> update(std::string key, std::string value, std::uint64_t expected_revision,
+                                                std::string what);
+
+  /// Writes a delete marker if `key`'s last revision is `expected_revision`. Errors: errc::conflict.
+  asio::awaitable<result<std::uint64_t>> erase(std::string key, std::uint64_t expected_revision, std::string what);
+
+  /// The last entry of `key` (possibly a tombstone), or nullopt when it has none.
+  asio::awaitable<result<std::optional<entry>>> get(std::string key, std::string what);
+
+  /// Entries of the keys matching `pattern`, in stream order, read in one pass.
+  asio::awaitable<result<std::vector<entry>>> scan(std::string pattern, scan_mode mode, std::string what);
+
+ private:
+  struct state;
+  explicit bucket(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
+
+  asio::awaitable<result<std::uint64_t>> publish(std::string key, std::string value,
+                                                 std::optional<std::uint64_t> expected_revision, bool is_delete,
+                                                 std::string what);
+
+  std::shared_ptr<state> state_;
+};
+
+/// Size of the header block nats.c sends for these headers.
+std::size_t header_block_bytes(const outgoing_message& message) noexcept;
+
+}  // namespace flowstore::detail::kv

@@ -1,0 +1,247 @@
+#include "kv/protocol.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <array>
+#include <charconv>
+
+namespace flowstore::detail::kv {
+
+bool valid_bucket_name(std::string_view bucket) noexcept {
+  if (bucket.empty()) return false;
+  for (char c : bucket) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string stream_name(std::string_view bucket) {
+  return "KV_" + std::string(bucket);
+}
+
+std::string key_prefix(std::string_view bucket) {
+  return "$KV." + std::string(bucket) + ".";
+}
+
+std::string key_subject(std::string_view bucket, std::string_view key) {
+  return key_prefix(bucket) + std::string(key);
+}
+
+std::string direct_get_subject(std::string_view bucket, std::string_view key) {
+  return "$JS.API.DIRECT.GET.KV_" + std::string(bucket) + "." + key_subject(bucket, key);
+}
+
+std::string message_get_subject(std::string_view bucket) {
+  return "$JS.API.STREAM.MSG.GET.KV_" + std::string(bucket);
+}
+
+std::error_code code_for_api_error(const api_error& e) noexcept {
+  switch (e.err_code) {
+    case api_code::message_too_large:
+      return errc::too_large;
+    case api_code::store_failed:
+    case api_code::jetstream_not_enabled:
+    case api_code::jetstream_not_enabled_for_account:
+    case api_code::insufficient_resources:
+      return errc::jetstream_unavailable;
+    case api_code::stream_not_found:
+      return errc::configuration_error;
+    default:
+      break;
+  }
+  if (e.code == 503) return errc::jetstream_unavailable;  // e.g. no leader during an election
+  return errc::server_error;
+}
+
+namespace {
+
+std::optional<api_error> read_api_error(const boost::json::object& root) {
+  const auto* error = root.if_contains("error");
+  if (error == nullptr || !error->is_object()) return std::nullopt;
+  api_error e;
+  const auto& o = error->get_object();
+  if (const auto* code = o.if_contains("code"); code != nullptr && code->is_int64()) {
+    e.code = static_cast<int>(code->get_int64());
+  }
+  if (const auto* err_code = o.if_contains("err_code"); err_code != nullptr && err_code->is_int64()) {
+    e.err_code = static_cast<int>(err_code->get_int64());
+  }
+  if (const auto* description = o.if_contains("description"); description != nullptr && description->is_string()) {
+    e.description = std::string(description->get_string());
+  }
+  return e;
+}
+
+std::optional<std::uint64_t> read_unsigned(const boost::json::value* v) noexcept {
+  if (v == nullptr) return std::nullopt;
+  if (v->is_uint64()) return v->get_uint64();
+  if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> parse_unsigned(std::string_view text) noexcept {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+error protocol_failure(std::string what) {
+  return {errc::protocol_error, "unexpected reply: " + std::move(what)};
+}
+
+}  // namespace
+
+result<publish_reply> parse_publish_reply(std::string_view body) {
+  boost::json::error_code ec;
+  const boost::json::value v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) return protocol_failure("publish acknowledgement is not a JSON object");
+  publish_reply reply;
+  reply.error = read_api_error(v.get_object());
+  if (reply.error) return reply;
+  const auto sequence = read_unsigned(v.get_object().if_contains("seq"));
+  if (!sequence || *sequence == 0) return protocol_failure("publish acknowledgement without a sequence");
+  reply.sequence = *sequence;
+  return reply;
+}
+
+std::optional<std::uint64_t> current_revision_from(const api_error& e) noexcept {
+  const auto colon = e.description.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string_view rest = std::string_view(e.description).substr(colon + 1);
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  return parse_unsigned(rest);
+}
+
+entry_operation operation_from_header(std::optional<std::string_view> value) noexcept {
+  if (value == "DEL") return entry_operation::del;
+  if (value == "PURGE") return entry_operation::purge;
+  return entry_operation::put;
+}
+
+result<std::optional<entry>> interpret_direct_get(const direct_get_reply& reply, std::string_view key,
+                                                  std::string_view expected_subject) {
+  if (reply.status) {
+    if (*reply.status == "404") return std::optional<entry>{};
+    return error{errc::server_error, "direct get answered status " + std::string(*reply.status),
+                 std::string(reply.description.value_or(""))};
+  }
+  if (!reply.sequence || !reply.subject)
+    return protocol_failure("direct get reply without Nats-Sequence or Nats-Subject");
+  if (*reply.subject != expected_subject) return protocol_failure("direct get returned another key");
+  const auto sequence = parse_unsigned(*reply.sequence);
+  if (!sequence) return protocol_failure("direct get reply with a malformed Nats-Sequence");
+  entry e;
+  e.key = std::string(key);
+  e.revision = *sequence;
+  e.operation = operation_from_header(reply.operation);
+  if (reply.time) {
+    auto t = timestamp::parse(*reply.time);
+    if (!t) return protocol_failure("direct get reply with a malformed Nats-Time-Stamp");
+    e.time = *t;
+  }
+  e.value = std::string(reply.body);
+  return std::optional<entry>(std::move(e));
+}
+
+result<std::optional<entry>> interpret_message_get(std::string_view body, std::string_view key,
+                                                   std::string_view expected_subject) {
+  boost::json::error_code ec;
+  const boost::json::value v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) return protocol_failure("message get reply is not a JSON object");
+  if (auto e = read_api_error(v.get_object())) {
+    if (e->err_code == api_code::no_message_found) return std::optional<entry>{};
+    return error{code_for_api_error(*e), "message get failed", e->description};
+  }
+  const auto* message = v.get_object().if_contains("message");
+  if (message == nullptr || !message->is_object()) return protocol_failure("message get reply without a message");
+  const auto& m = message->get_object();
+  const auto* subject = m.if_contains("subject");
+  if (subject == nullptr || !subject->is_string() || subject->get_string() != expected_subject) {
+    return protocol_failure("message get returned another key");
+  }
+  const auto sequence = read_unsigned(m.if_contains("seq"));
+  if (!sequence) return protocol_failure("message get reply without a sequence");
+  entry e;
+  e.key = std::string(key);
+  e.revision = *sequence;
+  if (const auto* hdrs = m.if_contains("hdrs"); hdrs != nullptr && hdrs->is_string()) {
+    const auto block = decode_base64(hdrs->get_string());
+    if (!block) return protocol_failure("message get reply with malformed headers");
+    e.operation = operation_from_header(find_header(*block, "KV-Operation"));
+  }
+  if (const auto* data = m.if_contains("data"); data != nullptr && data->is_string()) {
+    auto decoded = decode_base64(data->get_string());
+    if (!decoded) return protocol_failure("message get reply with malformed data");
+    e.value = std::move(*decoded);
+  }
+  if (const auto* time = m.if_contains("time"); time != nullptr && time->is_string()) {
+    if (auto t = timestamp::parse(time->get_string())) e.time = *t;
+  }
+  return std::optional<entry>(std::move(e));
+}
+
+std::optional<std::string> decode_base64(std::string_view text) {
+  static constexpr auto table = [] {
+    std::array<signed char, 256> t{};
+    t.fill(-1);
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<signed char>(i);
+    return t;
+  }();
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (std::size_t i = 0; i < text.size(); i += 4) {
+    int values[4];
+    int padding = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = text[i + static_cast<std::size_t>(k)];
+      if (c == '=' && i + 4 == text.size() && k >= 2) {
+        values[k] = 0;
+        ++padding;
+        continue;
+      }
+      if (padding != 0) return std::nullopt;  // data after padding
+      values[k] = table[static_cast<unsigned char>(c)];
+      if (values[k] < 0) return std::nullopt;
+    }
+    const unsigned triple = (static_cast<unsigned>(values[0]) << 18) | (static_cast<unsigned>(values[1]) << 12) |
+                            (static_cast<unsigned>(values[2]) << 6) | static_cast<unsigned>(values[3]);
+    out.push_back(static_cast<char>((triple >> 16) & 0xFF));
+    if (padding < 2) out.push_back(static_cast<char>((triple >> 8) & 0xFF));
+    if (padding < 1) out.push_back(static_cast<char>(triple & 0xFF));
+  }
+  return out;
+}
+
+std::optional<std::string_view> find_header(std::string_view block, std::string_view name) noexcept {
+  const auto same = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+      if (lower(a[i]) != lower(b[i])) return false;
+    }
+    return true;
+  };
+  std::size_t line_start = block.find("\r\n");  // skip the NATS/1.0 status line
+  while (line_start != std::string_view::npos) {
+    line_start += 2;
+    const std::size_t line_end = block.find("\r\n", line_start);
+    const std::string_view line =
+        block.substr(line_start, line_end == std::string_view::npos ? std::string_view::npos : line_end - line_start);
+    const std::size_t colon = line.find(':');
+    if (colon != std::string_view::npos && same(line.substr(0, colon), name)) {
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+      return value;
+    }
+    line_start = line_end;
+  }
+  return std::nullopt;
+}
+
+}  // namespace flowstore::detail::kv

@@ -1,0 +1,102 @@
+// The JetStream KV protocol as pure functions: subjects, and the meaning of the server's replies.
+// No I/O here, so every rule is unit-tested without a server.
+#pragma once
+
+#include <flowstore/error.hpp>
+#include <flowstore/timestamp.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace flowstore::detail::kv {
+
+/// JetStream API error codes the KV layer acts on.
+namespace api_code {
+inline constexpr int wrong_last_sequence = 10071;
+inline constexpr int stream_exists_with_other_config = 10058;
+inline constexpr int stream_not_found = 10059;
+inline constexpr int no_message_found = 10037;
+inline constexpr int message_too_large = 10054;
+inline constexpr int store_failed = 10077;
+inline constexpr int jetstream_not_enabled = 10076;
+inline constexpr int jetstream_not_enabled_for_account = 10039;
+inline constexpr int insufficient_resources = 10023;
+}  // namespace api_code
+
+/// Bucket names: `[A-Za-z0-9_-]+`.
+bool valid_bucket_name(std::string_view bucket) noexcept;
+
+std::string stream_name(std::string_view bucket);                        // KV_<bucket>
+std::string key_prefix(std::string_view bucket);                         // $KV.<bucket>.
+std::string key_subject(std::string_view bucket, std::string_view key);  // $KV.<bucket>.<key>
+std::string direct_get_subject(std::string_view bucket, std::string_view key);
+std::string message_get_subject(std::string_view bucket);  // $JS.API.STREAM.MSG.GET.KV_<bucket>
+
+/// An error object of the JetStream API: `{"code":400,"err_code":10071,"description":"..."}`.
+struct api_error {
+  int code = 0;
+  int err_code = 0;
+  std::string description;
+};
+
+/// The flowstore code for a JetStream API error when the operation gives it no special meaning.
+std::error_code code_for_api_error(const api_error& e) noexcept;
+
+/// A publish reply: the new sequence (the key's revision), or the API's error.
+struct publish_reply {
+  std::uint64_t sequence = 0;
+  std::optional<api_error> error;
+};
+
+/// Parses a PubAck. Errors: errc::protocol_error when it is neither a PubAck nor an API error.
+result<publish_reply> parse_publish_reply(std::string_view body);
+
+/// The key's current revision from a 10071 description ("wrong last sequence: 6"), if present.
+std::optional<std::uint64_t> current_revision_from(const api_error& e) noexcept;
+
+enum class entry_operation { put, del, purge };
+
+/// Reads the KV-Operation header value (absent: put).
+entry_operation operation_from_header(std::optional<std::string_view> value) noexcept;
+
+/// One stored entry of a key.
+struct entry {
+  std::string key;
+  std::uint64_t revision = 0;
+  entry_operation operation = entry_operation::put;
+  timestamp time;
+  std::string value;
+};
+
+/// The parts of a direct-get reply the protocol looks at; absent headers are nullopt.
+struct direct_get_reply {
+  std::optional<std::string_view> status;       // "404", "408", … ; absent when a message was found
+  std::optional<std::string_view> description;  // status text
+  std::optional<std::string_view> subject;      // Nats-Subject
+  std::optional<std::string_view> sequence;     // Nats-Sequence
+  std::optional<std::string_view> time;         // Nats-Time-Stamp
+  std::optional<std::string_view> operation;    // KV-Operation
+  std::string_view body;
+};
+
+/// Interprets a direct get of `key` (subject `expected_subject`): the entry (a tombstone for a
+/// deleted key), nullopt when the key has no message, or an error for any other status or a
+/// reply without the promised headers (errc::protocol_error / errc::server_error).
+result<std::optional<entry>> interpret_direct_get(const direct_get_reply& reply, std::string_view key,
+                                                  std::string_view expected_subject);
+
+/// Interprets a STREAM.MSG.GET reply (JSON with base64 headers and data), the fallback for
+/// buckets without direct get. Same outcomes as interpret_direct_get.
+result<std::optional<entry>> interpret_message_get(std::string_view body, std::string_view key,
+                                                   std::string_view expected_subject);
+
+/// Decodes standard base64 (with padding); nullopt when malformed.
+std::optional<std::string> decode_base64(std::string_view text);
+
+/// Finds a header's value in a raw `NATS/1.0\r\nName: value\r\n…` block (names compared
+/// case-insensitively).
+std::optional<std::string_view> find_header(std::string_view block, std::string_view name) noexcept;
+
+}  // namespace flowstore::detail::kv

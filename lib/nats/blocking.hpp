@@ -1,0 +1,44 @@
+// Runs the nats.c calls that block (connect, bucket administration, close) on library threads,
+// so that they never occupy the caller's executor.
+#pragma once
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace flowstore::detail {
+
+namespace asio = boost::asio;
+
+/// The library's threads for blocking calls, created on first use.
+asio::thread_pool& blocking_pool();
+
+/// g++ 12 destroys a lambda twice when it is a temporary inside a co_await expression: name
+/// the lambda first (`auto job = [..]{..}; co_await run_blocking(std::move(job));`).
+///
+/// Runs `f()` on the blocking pool; the awaiting coroutine resumes on its own executor with the
+/// result. The caller's executor keeps outstanding work meanwhile, so its run() does not return.
+template <class F>
+asio::awaitable<std::invoke_result_t<F&>> run_blocking(F f) {
+  using result_type = std::invoke_result_t<F&>;
+  auto work = std::make_shared<F>(std::move(f));
+  auto initiation = [work](auto handler) {
+    auto guard = asio::make_work_guard(asio::get_associated_executor(handler));
+    asio::post(blocking_pool(), [work, handler = std::move(handler), guard = std::move(guard)]() mutable {
+      result_type value = (*work)();
+      asio::post(guard.get_executor(), asio::append(std::move(handler), std::move(value)));
+    });
+  };
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(result_type)>(std::move(initiation),
+                                                                                            asio::use_awaitable);
+}
+
+}  // namespace flowstore::detail

@@ -1,0 +1,424 @@
+#include "nats/connection_impl.hpp"
+
+#include "nats/blocking.hpp"
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include <charconv>
+#include <vector>
+
+namespace flowstore::detail {
+
+std::string redact_url(std::string_view url) {
+  const auto scheme = url.find("://");
+  const std::size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const auto at = url.find('@', start);
+  if (at == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, start)) + "***@" + std::string(url.substr(at + 1));
+}
+
+namespace {
+
+// Posts the completion to the handler's own executor: never inline from the initiating call.
+void post_completion(connection_impl::completion done, std::error_code ec, nats_message_ptr msg) {
+  asio::post(done.executor, asio::append(std::move(done.handler), ec, std::move(msg)));
+}
+
+std::string servers_for_message(const std::vector<std::string>& servers) {
+  std::string text;
+  for (const auto& url : servers) {
+    if (!text.empty()) text += ", ";
+    text += redact_url(url);
+  }
+  return text;
+}
+
+}  // namespace
+
+struct connection_impl::nats_resources {
+  callback_hub* hub = nullptr;
+  nats_subscription_ptr inbox;
+  nats_connection_ptr connection;
+  nats_options_ptr options;
+};
+
+connection_impl::connection_impl(asio::any_io_executor executor, connect_options options)
+    : executor_(executor),
+      strand_(asio::make_strand(executor)),
+      options_(std::move(options)),
+      hub_(new callback_hub),
+      timer_(strand_) {
+  pending_.reserve(1024);
+}
+
+connection_impl::~connection_impl() {
+  asio::post(blocking_pool(), [resources = release_resources()]() mutable { shut_down(std::move(resources)); });
+}
+
+connection_impl::nats_resources connection_impl::release_resources() {
+  {
+    std::lock_guard lock(hub_->mutex);
+    hub_->target = nullptr;
+  }
+  nats_resources resources;
+  resources.hub = std::exchange(hub_, nullptr);
+  resources.inbox = std::move(inbox_subscription_);
+  resources.connection = std::move(connection_);
+  resources.options = std::move(nats_options_);
+  return resources;
+}
+
+void connection_impl::shut_down(nats_resources resources) {
+  callback_hub* hub = resources.hub;
+  if (resources.connection) {
+    natsConnection_Close(resources.connection.get());
+    std::unique_lock lock(hub->mutex);
+    // The closed callback and the inbox's completion callback are the last nats.c calls that
+    // can use the hub. Should they never come, leaking the hub beats a use after free.
+    const bool finished = hub->finished.wait_for(lock, std::chrono::seconds(30), [&] {
+      return hub->connection_closed && (!resources.inbox || hub->inbox_complete);
+    });
+    if (!finished) {
+      (void)resources.inbox.release();
+      (void)resources.connection.release();
+      return;
+    }
+  }
+  resources.inbox.reset();
+  resources.connection.reset();
+  resources.options.reset();
+  delete hub;
+}
+
+asio::awaitable<result<std::shared_ptr<connection_impl>>> connection_impl::connect(asio::any_io_executor executor,
+                                                                                   connect_options options) {
+  if (options.servers.empty()) co_return error{errc::invalid_argument, "connect: no server URL given"};
+  if (options.operation_timeout <= std::chrono::milliseconds::zero() ||
+      options.connect_timeout <= std::chrono::milliseconds::zero()) {
+    co_return error{errc::invalid_argument, "connect: timeouts must be positive"};
+  }
+  auto impl = std::make_shared<connection_impl>(executor, std::move(options));
+  auto connect_job = [impl] { return impl->connect_blocking(); };
+  result<void> connected = co_await run_blocking(std::move(connect_job));
+  if (!connected) co_return std::move(connected).error();
+  co_return impl;
+}
+
+result<void> connection_impl::connect_blocking() {
+  const std::string what = "connect to " + servers_for_message(options_.servers);
+  auto failed = [&](natsStatus s) { return error_from_status(s, what); };
+
+  natsOptions* raw_options = nullptr;
+  if (natsStatus s = natsOptions_Create(&raw_options); s != NATS_OK) return failed(s);
+  nats_options_.reset(raw_options);
+  natsOptions* o = raw_options;
+
+  std::vector<const char*> urls;
+  bool tls = options_.tls.enabled;
+  for (const auto& url : options_.servers) {
+    urls.push_back(url.c_str());
+    tls = tls || url.starts_with("tls://");
+  }
+  natsStatus s = natsOptions_SetServers(o, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetNoRandomize(o, true);
+  if (s == NATS_OK) s = natsOptions_SetName(o, options_.name.c_str());
+  if (s == NATS_OK && !options_.user.empty()) {
+    s = natsOptions_SetUserInfo(o, options_.user.c_str(), options_.password.c_str());
+  }
+  if (s == NATS_OK && !options_.token.empty()) s = natsOptions_SetToken(o, options_.token.c_str());
+  if (s == NATS_OK && !options_.credentials_file.empty()) {
+    s = natsOptions_SetUserCredentialsFromFiles(o, options_.credentials_file.c_str(), nullptr);
+  }
+  if (s == NATS_OK && !options_.nkey_seed_file.empty()) {
+    s = natsOptions_SetNKeyFromSeed(o, options_.nkey_public_key.c_str(), options_.nkey_seed_file.c_str());
+  }
+  if (s == NATS_OK && tls) {
+    s = natsOptions_SetSecure(o, true);
+    if (s == NATS_OK && !options_.tls.ca_file.empty()) {
+      s = natsOptions_LoadCATrustedCertificates(o, options_.tls.ca_file.c_str());
+    }
+    if (s == NATS_OK && !options_.tls.cert_file.empty()) {
+      s = natsOptions_LoadCertificatesChain(o, options_.tls.cert_file.c_str(), options_.tls.key_file.c_str());
+    }
+    if (s == NATS_OK && !options_.tls.verify_server) s = natsOptions_SkipServerVerification(o, true);
+    if (s != NATS_OK) return error{errc::configuration_error, what + ": TLS setup failed", nats_GetLastError(nullptr)};
+  }
+  if (s == NATS_OK) s = natsOptions_SetTimeout(o, options_.connect_timeout.count());
+  if (s == NATS_OK) s = natsOptions_SetAllowReconnect(o, options_.reconnect.enabled);
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, options_.reconnect.max_attempts);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, options_.reconnect.wait.count());
+  if (s == NATS_OK) {
+    s = natsOptions_SetReconnectBufSize(o, static_cast<int>(options_.reconnect.buffer_bytes));
+  }
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, &on_disconnected, hub_);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, &on_reconnected, hub_);
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(o, &on_closed, hub_);
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, &on_async_error, hub_);
+  if (s != NATS_OK)
+    return error{errc::invalid_argument, what + ": invalid connection options", nats_GetLastError(nullptr)};
+
+  natsConnection* raw_connection = nullptr;
+  s = natsConnection_Connect(&raw_connection, o);
+  if (s != NATS_OK) {
+    error e = failed(s);
+    if (s == NATS_SSL_ERROR || s == NATS_SECURE_CONNECTION_WANTED || s == NATS_SECURE_CONNECTION_REQUIRED) {
+      e.code = errc::configuration_error;
+    }
+    return e;
+  }
+  connection_.reset(raw_connection);
+
+  natsInbox* inbox = nullptr;
+  if (s = natsInbox_Create(&inbox); s != NATS_OK) return failed(s);
+  inbox_prefix_ = std::string(inbox) + ".";
+  natsInbox_Destroy(inbox);
+
+  natsSubscription* raw_subscription = nullptr;
+  s = natsConnection_Subscribe(&raw_subscription, raw_connection, (inbox_prefix_ + "*").c_str(), &on_inbox_message,
+                               hub_);
+  if (s != NATS_OK) return failed(s);
+  inbox_subscription_.reset(raw_subscription);
+  // Thousands of replies may be in flight; nats.c's default limits would drop them as a slow consumer.
+  if (s = natsSubscription_SetPendingLimits(raw_subscription, -1, -1); s != NATS_OK) return failed(s);
+  if (s = natsSubscription_SetOnCompleteCB(raw_subscription, &on_inbox_complete, hub_); s != NATS_OK) {
+    return failed(s);
+  }
+  max_payload_ = natsConnection_GetMaxPayload(raw_connection);
+
+  std::lock_guard lock(hub_->mutex);
+  hub_->target = this;
+  return success();
+}
+
+bool connection_impl::is_connected() const noexcept {
+  return !is_closed() && connection_ && natsConnection_Status(connection_.get()) == NATS_CONN_STATUS_CONNECTED;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+void connection_impl::start_request(outgoing_message message, std::chrono::milliseconds timeout, completion done) {
+  asio::dispatch(
+      strand_, [self = shared_from_this(), message = std::move(message), timeout, done = std::move(done)]() mutable {
+        if (self->is_closed()) return post_completion(std::move(done), errc::closed, nullptr);
+        // Published while reconnecting, a request would sit in nats.c's buffer and might be applied
+        // long after its caller gave up: fail it now, clearly transient.
+        if (!self->is_connected()) return post_completion(std::move(done), errc::disconnected, nullptr);
+
+        const std::uint64_t token = self->next_token_++;
+        char digits[24];
+        const auto end = std::to_chars(digits, digits + sizeof digits, token).ptr;
+        std::string reply = self->inbox_prefix_;
+        reply.append(digits, end);
+
+        natsConnection* nc = self->connection_.get();
+        natsStatus s;
+        if (message.headers.empty()) {
+          s = natsConnection_PublishRequest(nc, message.subject.c_str(), reply.c_str(), message.body.data(),
+                                            static_cast<int>(message.body.size()));
+        } else {
+          natsMsg* raw = nullptr;
+          s = natsMsg_Create(&raw, message.subject.c_str(), reply.c_str(), message.body.data(),
+                             static_cast<int>(message.body.size()));
+          nats_message_ptr msg(raw);
+          for (const auto& header : message.headers) {
+            if (s == NATS_OK) s = natsMsgHeader_Set(raw, header.name, header.value.c_str());
+          }
+          if (s == NATS_OK) s = natsConnection_PublishMsg(nc, raw);
+        }
+        if (s != NATS_OK) return post_completion(std::move(done), code_from_status(s), nullptr);
+
+        auto slot = asio::get_associated_cancellation_slot(done.handler);
+        const auto deadline = self->deadlines_.emplace(clock::now() + timeout, token);
+        self->pending_.emplace(token, pending_request{std::move(done), slot, deadline});
+        if (slot.is_connected()) {
+          slot.assign([weak = self->weak_from_this(), strand = self->strand_, token](asio::cancellation_type type) {
+            if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
+                asio::cancellation_type::none) {
+              return;
+            }
+            // Posted, not dispatched: completing clears this very slot handler.
+            asio::post(strand, [weak, token] {
+              if (auto me = weak.lock()) me->cancel_request(token);
+            });
+          });
+        }
+        self->arm_timer();
+      });
+}
+
+void connection_impl::complete(std::uint64_t token, std::error_code ec, nats_message_ptr msg) {
+  const auto it = pending_.find(token);
+  if (it == pending_.end()) return;  // a late reply after timeout or cancellation: dropped
+  pending_request request = std::move(it->second);
+  pending_.erase(it);
+  deadlines_.erase(request.deadline);
+  if (request.slot.is_connected()) request.slot.clear();
+  post_completion(std::move(request.done), ec, std::move(msg));
+}
+
+void connection_impl::handle_reply(nats_message_ptr msg) {
+  const std::string_view subject = natsMsg_GetSubject(msg.get());
+  std::uint64_t token = 0;
+  const auto dot = subject.rfind('.');
+  if (dot == std::string_view::npos ||
+      std::from_chars(subject.data() + dot + 1, subject.data() + subject.size(), token).ec != std::errc{}) {
+    return;
+  }
+  if (natsMsg_IsNoResponders(msg.get())) return complete(token, errc::no_responders, nullptr);
+  complete(token, {}, std::move(msg));
+}
+
+void connection_impl::cancel_request(std::uint64_t token) {
+  complete(token, errc::cancelled, nullptr);
+}
+
+void connection_impl::fail_all(errc code) {
+  auto pending = std::move(pending_);
+  pending_.clear();
+  deadlines_.clear();
+  for (auto& [token, request] : pending) {
+    if (request.slot.is_connected()) request.slot.clear();
+    post_completion(std::move(request.done), code, nullptr);
+  }
+}
+
+void connection_impl::arm_timer() {
+  if (deadlines_.empty()) return;
+  const auto first = deadlines_.begin()->first;
+  if (first >= timer_expiry_) return;  // the armed wait fires no later than that
+  timer_expiry_ = first;
+  timer_.expires_at(first);
+  timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (ec) return;  // re-armed or closing
+    if (auto self = weak.lock()) self->handle_timer();
+  });
+}
+
+void connection_impl::handle_timer() {
+  timer_expiry_ = clock::time_point::max();
+  const auto now = clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    complete(deadlines_.begin()->second, errc::timeout, nullptr);
+  }
+  arm_timer();
+}
+
+// ---------------------------------------------------------------------------------------------
+// nats.c callbacks: on nats.c threads; they touch nothing but the hub and post to the strand.
+
+namespace {
+
+template <class F>
+void post_to_target(void* closure, F f) {
+  auto* hub = static_cast<callback_hub*>(closure);
+  std::lock_guard lock(hub->mutex);
+  if (hub->target == nullptr) return;
+  asio::post(hub->target->strand(), [weak = hub->target->weak_from_this(), f = std::move(f)]() mutable {
+    if (auto self = weak.lock()) f(*self);
+  });
+}
+
+}  // namespace
+
+void connection_impl::on_inbox_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  post_to_target(closure,
+                 [m = nats_message_ptr(msg)](connection_impl& self) mutable { self.handle_reply(std::move(m)); });
+}
+
+void connection_impl::on_inbox_complete(void* closure) {
+  auto* hub = static_cast<callback_hub*>(closure);
+  std::lock_guard lock(hub->mutex);
+  hub->inbox_complete = true;
+  hub->finished.notify_all();
+}
+
+void connection_impl::on_disconnected(natsConnection*, void* closure) {
+  post_to_target(closure, [](connection_impl& self) {
+    self.fail_all(errc::disconnected);
+    self.emit({connection_event::kind::disconnected, {}});
+  });
+}
+
+void connection_impl::on_reconnected(natsConnection* nc, void* closure) {
+  char url[256] = {};
+  natsConnection_GetConnectedUrl(nc, url, sizeof url);
+  post_to_target(closure, [text = redact_url(url)](connection_impl& self) {
+    self.emit({connection_event::kind::reconnected, text});
+  });
+}
+
+void connection_impl::on_closed(natsConnection*, void* closure) {
+  auto* hub = static_cast<callback_hub*>(closure);
+  {
+    std::lock_guard lock(hub->mutex);
+    hub->connection_closed = true;
+    hub->finished.notify_all();
+  }
+  // Reached only when nats.c gave up reconnecting: close() detaches the hub first.
+  post_to_target(closure, [](connection_impl& self) {
+    self.closed_.store(true, std::memory_order_release);
+    self.fail_all(errc::closed);
+    self.emit({connection_event::kind::closed, {}});
+  });
+}
+
+void connection_impl::on_async_error(natsConnection*, natsSubscription*, natsStatus status, void* closure) {
+  post_to_target(closure, [status](connection_impl& self) {
+    self.emit({connection_event::kind::error, natsStatus_GetText(status)});
+  });
+}
+
+void connection_impl::emit(connection_event event) {
+  if (options_.on_event) options_.on_event(event);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Close
+
+asio::awaitable<void> connection_impl::close() {
+  auto self = shared_from_this();
+  // First closer: mark closed and fail everything pending, on the strand.
+  auto mark_closed = [self](auto handler) {
+    asio::dispatch(self->strand_, [self, handler = std::move(handler)]() mutable {
+      const bool was_open = !self->closed_.exchange(true, std::memory_order_acq_rel);
+      if (was_open) {
+        self->fail_all(errc::closed);
+        self->timer_.cancel();
+      }
+      asio::post(asio::append(std::move(handler), was_open));
+    });
+  };
+  const bool first = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(bool)>(std::move(mark_closed),
+                                                                                              asio::use_awaitable);
+  if (!first || !connection_) co_return;
+
+  // Close on the pool and wait for nats.c's last callbacks; the handles themselves are freed
+  // with this object, since other operations may still hold the raw connection.
+  callback_hub* hub = hub_;
+  {
+    std::lock_guard lock(hub->mutex);
+    hub->target = nullptr;
+  }
+  natsConnection* nc = connection_.get();
+  const bool has_inbox = inbox_subscription_ != nullptr;
+  auto close_job = [nc, hub, has_inbox] {
+    natsConnection_Close(nc);
+    std::unique_lock lock(hub->mutex);
+    hub->finished.wait_for(lock, std::chrono::seconds(30),
+                           [&] { return hub->connection_closed && (!has_inbox || hub->inbox_complete); });
+    return 0;
+  };
+  co_await run_blocking(std::move(close_job));
+  auto announce_closed = [self](auto handler) {
+    asio::dispatch(self->strand_, [self, handler = std::move(handler)]() mutable {
+      self->emit({connection_event::kind::closed, {}});
+      asio::post(std::move(handler));
+    });
+  };
+  co_await asio::async_initiate<const asio::use_awaitable_t<>, void()>(std::move(announce_closed), asio::use_awaitable);
+}
+
+}  // namespace flowstore::detail

@@ -1,0 +1,239 @@
+#include <flowstore/json.hpp>
+#include <flowstore/store.hpp>
+
+#include "model/message.hpp"
+#include "store/store_impl.hpp"
+
+#include <algorithm>
+
+namespace flowstore {
+namespace {
+
+using detail::quoted;
+using detail::kv::entry;
+using detail::kv::entry_operation;
+
+std::string describe(std::string_view operation, std::string_view id) {
+  return std::string(operation) + " flow " + quoted(id);
+}
+
+error invalid_id_error(const std::string& what) {
+  return {errc::invalid_id,
+          what + ": not a valid flow id (1-256 of [-/_=.A-Za-z0-9], no leading, trailing or double dot)"};
+}
+
+// Prefixes an error from a lower layer with nothing: lower layers already name the operation.
+error not_found_error(const std::string& what) {
+  return {errc::not_found, what + ": no such flow"};
+}
+
+result<flow> decode_entry(const entry& e, const std::string& what) {
+  auto decoded = flow_from_json(e.value);
+  if (!decoded) {
+    return error{errc::corrupt_data,
+                 what + " (revision " + std::to_string(e.revision) + "): " + decoded.error().message};
+  }
+  decoded->revision = e.revision;
+  return decoded;
+}
+
+result<std::string> encode(const flow& f, const std::string& what) {
+  auto json = to_json(f);
+  if (!json) return error{json.error().code, what + ": " + json.error().message};
+  return json;
+}
+
+}  // namespace
+
+store::store(std::shared_ptr<detail::store_impl> impl) noexcept : impl_(std::move(impl)) {}
+
+const std::string& store::bucket() const noexcept {
+  return impl_->bucket.name();
+}
+
+std::chrono::milliseconds store::operation_timeout() const noexcept {
+  return impl_->bucket.timeout();
+}
+
+// Not a default argument: g++ 12 destroys a braced default argument of a coroutine twice.
+asio::awaitable<result<store>> store::open(connection& conn) {
+  return open(conn, store_options());
+}
+
+asio::awaitable<result<store>> store::open(connection& conn, store_options options) {
+  if (!conn.impl()) co_return error{errc::closed, "open bucket " + quoted(options.bucket) + ": no connection"};
+  detail::kv::bucket_config config;
+  config.name = std::move(options.bucket);
+  config.description = std::move(options.description);
+  config.history = options.history;
+  config.replicas = options.replicas;
+  config.memory_storage = options.storage == storage_type::memory;
+  config.create_if_missing = options.create_bucket;
+  config.timeout = options.operation_timeout.value_or(conn.operation_timeout());
+  auto bound = co_await detail::kv::bucket::open(conn.impl(), std::move(config));
+  if (!bound) co_return std::move(bound).error();
+  co_return store(std::make_shared<detail::store_impl>(std::move(bound).value()));
+}
+
+asio::awaitable<result<flow>> store::create(flow f) {
+  const std::string what = describe("create", f.id);
+  if (!valid_flow_id(f.id)) co_return invalid_id_error(what);
+  if (f.state == runtime_state::unset) f.state = runtime_state::not_deployed;
+  const timestamp now = timestamp::now();
+  f.version = 1;
+  f.created_at = now;
+  f.updated_at = now;
+  f.last_modified = now;
+  if (auto valid = validate(f); !valid) co_return std::move(valid).error();
+  auto json = encode(f, what);
+  if (!json) co_return std::move(json).error();
+
+  auto revision = co_await impl_->bucket.create(f.id, std::move(json).value(), what);
+  if (!revision) co_return std::move(revision).error();
+  f.revision = *revision;
+  co_return f;
+}
+
+asio::awaitable<result<flow>> store::get(std::string id) {
+  const std::string what = describe("get", id);
+  if (!valid_flow_id(id)) co_return invalid_id_error(what);
+  auto last = co_await impl_->bucket.get(id, what);
+  if (!last) co_return std::move(last).error();
+  if (!*last || (*last)->operation != entry_operation::put) co_return not_found_error(what);
+  co_return decode_entry(**last, what);
+}
+
+asio::awaitable<result<flow>> store::update(flow f) {
+  const std::string what = describe("update", f.id);
+  if (!valid_flow_id(f.id)) co_return invalid_id_error(what);
+  if (auto valid = validate(f); !valid) co_return std::move(valid).error();
+
+  // A flow read from this store carries the revision it was read at: compare-and-set on that
+  // in one round trip. Otherwise (or when audit fields must be restored) read the current one.
+  if (f.revision == 0 || f.created_at.is_zero()) {
+    auto last = co_await impl_->bucket.get(f.id, what);
+    if (!last) co_return std::move(last).error();
+    if (!*last || (*last)->operation != entry_operation::put) co_return not_found_error(what);
+    auto current = decode_entry(**last, what);
+    if (!current) co_return std::move(current).error();
+    if (current->version != f.version || (f.revision != 0 && f.revision != current->revision)) {
+      co_return error{errc::conflict, what + ": conflict: expected version " + std::to_string(f.version) +
+                                          ", current version " + std::to_string(current->version)};
+    }
+    if (f.created_at.is_zero()) f.created_at = current->created_at;
+    if (f.created_by.empty()) f.created_by = current->created_by;
+    f.revision = current->revision;
+  }
+
+  const std::int64_t expected_version = f.version;
+  const timestamp now = timestamp::now();
+  f.version += 1;
+  f.updated_at = now;
+  f.last_modified = now;
+  auto json = encode(f, what);
+  if (!json) co_return std::move(json).error();
+
+  auto revision = co_await impl_->bucket.update(f.id, std::move(json).value(), f.revision, what);
+  if (!revision) {
+    if (revision.error().code != errc::conflict) co_return std::move(revision).error();
+    // Say what the caller is up against: the current version, or that the flow is gone.
+    auto latest = co_await impl_->bucket.get(f.id, what);
+    if (latest && (!*latest || (*latest)->operation != entry_operation::put)) co_return not_found_error(what);
+    std::string current = "unknown";
+    if (latest) {
+      if (auto decoded = flow_from_json((*latest)->value)) current = std::to_string(decoded->version);
+    }
+    co_return error{errc::conflict, what + ": conflict: expected version " + std::to_string(expected_version) +
+                                        ", current version " + current};
+  }
+  f.revision = *revision;
+  co_return f;
+}
+
+namespace {
+
+asio::awaitable<result<void>> remove_checked(detail::kv::bucket bucket, std::string id,
+                                             std::optional<std::int64_t> expected_version) {
+  const std::string what = describe("remove", id);
+  if (!valid_flow_id(id)) co_return invalid_id_error(what);
+  auto last = co_await bucket.get(id, what);
+  if (!last) co_return std::move(last).error();
+  if (!*last || (*last)->operation != entry_operation::put) co_return not_found_error(what);
+  if (expected_version) {
+    auto current = decode_entry(**last, what);
+    if (!current) co_return std::move(current).error();
+    if (current->version != *expected_version) {
+      co_return error{errc::conflict, what + ": conflict: expected version " + std::to_string(*expected_version) +
+                                          ", current version " + std::to_string(current->version)};
+    }
+  }
+  auto erased = co_await bucket.erase(id, (*last)->revision, what);
+  if (!erased) {
+    if (erased.error().code == errc::conflict)
+      co_return error{errc::conflict, what + ": conflict: the flow changed while removing it"};
+    co_return std::move(erased).error();
+  }
+  co_return success();
+}
+
+}  // namespace
+
+asio::awaitable<result<void>> store::remove(std::string id) {
+  co_return co_await remove_checked(impl_->bucket, std::move(id), std::nullopt);
+}
+
+asio::awaitable<result<void>> store::remove(std::string id, std::int64_t expected_version) {
+  co_return co_await remove_checked(impl_->bucket, std::move(id), expected_version);
+}
+
+asio::awaitable<result<list_result>> store::list() {
+  const std::string what = "list flows in bucket " + quoted(impl_->bucket.name());
+  auto entries = co_await impl_->bucket.scan(">", detail::kv::scan_mode::last_per_key, what);
+  if (!entries) co_return std::move(entries).error();
+  list_result listed;
+  listed.flows.reserve(entries->size());
+  for (entry& e : *entries) {
+    if (e.operation != entry_operation::put) continue;
+    auto decoded = decode_entry(e, describe("list", e.key));
+    if (decoded) {
+      listed.flows.push_back(std::move(decoded).value());
+    } else {
+      listed.failures.push_back({std::move(e.key), std::move(decoded).error()});
+    }
+  }
+  std::sort(listed.flows.begin(), listed.flows.end(), [](const flow& a, const flow& b) { return a.id < b.id; });
+  std::sort(listed.failures.begin(), listed.failures.end(),
+            [](const list_failure& a, const list_failure& b) { return a.id < b.id; });
+  co_return listed;
+}
+
+asio::awaitable<result<std::vector<flow_revision>>> store::history(std::string id) {
+  const std::string what = describe("history of", id);
+  if (!valid_flow_id(id)) co_return invalid_id_error(what);
+  auto entries = co_await impl_->bucket.scan(id, detail::kv::scan_mode::all, what);
+  if (!entries) co_return std::move(entries).error();
+  if (entries->empty()) co_return not_found_error(what);
+  std::vector<flow_revision> revisions;
+  revisions.reserve(entries->size());
+  for (const entry& e : *entries) {
+    flow_revision r;
+    r.revision = e.revision;
+    r.time = e.time;
+    switch (e.operation) {
+      case entry_operation::put:
+        r.operation = revision_operation::put;
+        r.content = decode_entry(e, what);
+        break;
+      case entry_operation::del:
+        r.operation = revision_operation::remove;
+        break;
+      case entry_operation::purge:
+        r.operation = revision_operation::purge;
+        break;
+    }
+    revisions.push_back(std::move(r));
+  }
+  co_return revisions;
+}
+
+}  // namespace flowstore
