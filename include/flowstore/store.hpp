@@ -5,6 +5,7 @@
 #include <flowstore/error.hpp>
 #include <flowstore/flow.hpp>
 #include <flowstore/timestamp.hpp>
+#include <flowstore/watch.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -50,7 +51,7 @@ struct list_result {
 };
 
 /// What a revision in a flow's history did.
-enum class revision_operation { put, remove, purge };
+enum class revision_operation { put, deleted, purged };
 
 /// One retained revision of a flow.
 struct flow_revision {
@@ -119,6 +120,11 @@ class store {
   /// The retained revisions of one flow, oldest first. Errors: errc::invalid_id,
   /// errc::not_found when the flow has no revisions at all, transport errors.
   asio::awaitable<result<std::vector<flow_revision>>> history(std::string id);
+
+  /// Watches the flows whose ids match `pattern` (a flow id, or a KV pattern such as `team.*`
+  /// or `>`). Starts at once; see watcher. An invalid pattern is refused before anything is
+  /// sent: the first next() returns errc::invalid_id.
+  watcher watch(std::string pattern = ">", watch_options options = {});
 
   /// The bucket's name.
   const std::string& bucket() const noexcept;

@@ -1,5 +1,6 @@
 #include "kv/bucket.hpp"
 
+#include "kv/message.hpp"
 #include "model/message.hpp"
 #include "nats/blocking.hpp"
 
@@ -39,6 +40,8 @@ error transport_error(std::error_code ec, const std::string& what, std::chrono::
   return {ec, what + ": " + ec.message()};
 }
 
+}  // namespace
+
 error status_error(natsStatus s, int js_code, const std::string& what) {
   if (js_code != 0) {
     const char* last = nats_GetLastError(nullptr);
@@ -50,6 +53,8 @@ error status_error(natsStatus s, int js_code, const std::string& what) {
   }
   return error_from_status(s, what);
 }
+
+namespace {
 
 std::optional<std::string_view> header(natsMsg* msg, const char* name) {
   const char* value = nullptr;
@@ -147,7 +152,7 @@ asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> co
   auto s = std::make_shared<state>();
   s->connection = std::move(connection);
   s->stream = stream_name(config.name);
-  s->prefix = key_prefix(config.name);
+  s->prefix = kv::key_prefix(config.name);
   s->config = std::move(config);
   auto bind_job = [s, what] { return s->bind(what); };
   result<void> bound = co_await run_blocking(std::move(bind_job));
@@ -155,18 +160,13 @@ asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> co
   co_return bucket(std::move(s));
 }
 
-const bucket_info& bucket::info() const noexcept {
-  return state_->info;
-}
-const std::string& bucket::name() const noexcept {
-  return state_->config.name;
-}
-const std::shared_ptr<connection_impl>& bucket::connection() const noexcept {
-  return state_->connection;
-}
-std::chrono::milliseconds bucket::timeout() const noexcept {
-  return state_->config.timeout;
-}
+const bucket_info& bucket::info() const noexcept { return state_->info; }
+const std::string& bucket::name() const noexcept { return state_->config.name; }
+const std::string& bucket::stream() const noexcept { return state_->stream; }
+const std::string& bucket::key_prefix() const noexcept { return state_->prefix; }
+jsCtx* bucket::jetstream() const noexcept { return state_->js.get(); }
+const std::shared_ptr<connection_impl>& bucket::connection() const noexcept { return state_->connection; }
+std::chrono::milliseconds bucket::timeout() const noexcept { return state_->config.timeout; }
 
 std::int64_t bucket::max_value_bytes(std::size_t header_bytes) const noexcept {
   std::int64_t limit = state_->connection->max_payload() - static_cast<std::int64_t>(header_bytes);
@@ -294,29 +294,18 @@ struct scan_state {
 void on_scan_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure) {
   nats_message_ptr msg(raw);
   scan_state& scan = **static_cast<std::shared_ptr<scan_state>*>(closure);
+  std::uint64_t pending = 0;
+  auto e = entry_from_message(raw, scan.prefix, pending);
+  msg.reset();
   std::lock_guard lock(scan.mutex);
   if (scan.done) return;
-  jsMsgMetaData* raw_meta = nullptr;
-  if (natsMsg_GetMetaData(&raw_meta, raw) != NATS_OK) {
-    return scan.finish(error{errc::protocol_error, "scan: a delivered message carries no JetStream metadata"});
-  }
-  const std::uint64_t pending = raw_meta->NumPending;
-  entry e;
-  e.revision = raw_meta->Sequence.Stream;
-  e.time = timestamp::from_unix(0, raw_meta->Timestamp);
-  jsMsgMetaData_Destroy(raw_meta);
-  const std::string_view subject = natsMsg_GetSubject(raw);
-  e.key = std::string(subject.substr(std::min(scan.prefix.size(), subject.size())));
-  e.operation = operation_from_header(header(raw, "KV-Operation"));
-  e.value = std::string(body_of(raw));
-  scan.entries.push_back(std::move(e));
+  if (!e) return scan.finish(std::move(e).error());
+  scan.entries.push_back(std::move(e).value());
   ++scan.received;
   if (pending == 0 || (scan.expected && scan.received >= *scan.expected)) scan.finish();
 }
 
-void on_scan_complete(void* closure) {
-  delete static_cast<std::shared_ptr<scan_state>*>(closure);
-}
+void on_scan_complete(void* closure) { delete static_cast<std::shared_ptr<scan_state>*>(closure); }
 
 }  // namespace
 

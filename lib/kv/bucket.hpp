@@ -50,6 +50,9 @@ class bucket {
 
   const bucket_info& info() const noexcept;
   const std::string& name() const noexcept;
+  const std::string& stream() const noexcept;      // KV_<name>
+  const std::string& key_prefix() const noexcept;  // $KV.<name>.
+  jsCtx* jetstream() const noexcept;
   const std::shared_ptr<connection_impl>& connection() const noexcept;
   std::chrono::milliseconds timeout() const noexcept;
 
@@ -84,6 +87,9 @@ class bucket {
 
   std::shared_ptr<state> state_;
 };
+
+/// The error for a failed nats.c JetStream call (`js_code` 0 when there was no API error).
+error status_error(natsStatus s, int js_code, const std::string& what);
 
 /// Size of the header block nats.c sends for these headers.
 std::size_t header_block_bytes(const outgoing_message& message) noexcept;

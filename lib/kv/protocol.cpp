@@ -17,25 +17,17 @@ bool valid_bucket_name(std::string_view bucket) noexcept {
   return true;
 }
 
-std::string stream_name(std::string_view bucket) {
-  return "KV_" + std::string(bucket);
-}
+std::string stream_name(std::string_view bucket) { return "KV_" + std::string(bucket); }
 
-std::string key_prefix(std::string_view bucket) {
-  return "$KV." + std::string(bucket) + ".";
-}
+std::string key_prefix(std::string_view bucket) { return "$KV." + std::string(bucket) + "."; }
 
-std::string key_subject(std::string_view bucket, std::string_view key) {
-  return key_prefix(bucket) + std::string(key);
-}
+std::string key_subject(std::string_view bucket, std::string_view key) { return key_prefix(bucket) + std::string(key); }
 
 std::string direct_get_subject(std::string_view bucket, std::string_view key) {
   return "$JS.API.DIRECT.GET.KV_" + std::string(bucket) + "." + key_subject(bucket, key);
 }
 
-std::string message_get_subject(std::string_view bucket) {
-  return "$JS.API.STREAM.MSG.GET.KV_" + std::string(bucket);
-}
+std::string message_get_subject(std::string_view bucket) { return "$JS.API.STREAM.MSG.GET.KV_" + std::string(bucket); }
 
 std::error_code code_for_api_error(const api_error& e) noexcept {
   switch (e.err_code) {
@@ -88,9 +80,7 @@ std::optional<std::uint64_t> parse_unsigned(std::string_view text) noexcept {
   return value;
 }
 
-error protocol_failure(std::string what) {
-  return {errc::protocol_error, "unexpected reply: " + std::move(what)};
-}
+error protocol_failure(std::string what) { return {errc::protocol_error, "unexpected reply: " + std::move(what)}; }
 
 }  // namespace
 

@@ -23,9 +23,7 @@ error invalid_id_error(const std::string& what) {
 }
 
 // Prefixes an error from a lower layer with nothing: lower layers already name the operation.
-error not_found_error(const std::string& what) {
-  return {errc::not_found, what + ": no such flow"};
-}
+error not_found_error(const std::string& what) { return {errc::not_found, what + ": no such flow"}; }
 
 result<flow> decode_entry(const entry& e, const std::string& what) {
   auto decoded = flow_from_json(e.value);
@@ -47,18 +45,12 @@ result<std::string> encode(const flow& f, const std::string& what) {
 
 store::store(std::shared_ptr<detail::store_impl> impl) noexcept : impl_(std::move(impl)) {}
 
-const std::string& store::bucket() const noexcept {
-  return impl_->bucket.name();
-}
+const std::string& store::bucket() const noexcept { return impl_->bucket.name(); }
 
-std::chrono::milliseconds store::operation_timeout() const noexcept {
-  return impl_->bucket.timeout();
-}
+std::chrono::milliseconds store::operation_timeout() const noexcept { return impl_->bucket.timeout(); }
 
 // Not a default argument: g++ 12 destroys a braced default argument of a coroutine twice.
-asio::awaitable<result<store>> store::open(connection& conn) {
-  return open(conn, store_options());
-}
+asio::awaitable<result<store>> store::open(connection& conn) { return open(conn, store_options()); }
 
 asio::awaitable<result<store>> store::open(connection& conn, store_options options) {
   if (!conn.impl()) co_return error{errc::closed, "open bucket " + quoted(options.bucket) + ": no connection"};
@@ -225,10 +217,10 @@ asio::awaitable<result<std::vector<flow_revision>>> store::history(std::string i
         r.content = decode_entry(e, what);
         break;
       case entry_operation::del:
-        r.operation = revision_operation::remove;
+        r.operation = revision_operation::deleted;
         break;
       case entry_operation::purge:
-        r.operation = revision_operation::purge;
+        r.operation = revision_operation::purged;
         break;
     }
     revisions.push_back(std::move(r));
