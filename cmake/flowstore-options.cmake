@@ -13,6 +13,9 @@ function(flowstore_warnings target)
   # awaitable_frame_base) under g++ 12.
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
                                            -Wno-mismatched-new-delete
+                                           # Sanitizer instrumentation makes g++ 12 report false
+                                           # -Wmaybe-uninitialized (e.g. inside std::regex).
+                                           $<$<BOOL:${FLOWSTORE_SANITIZE}>:-Wno-maybe-uninitialized>
                                            $<$<BOOL:${FLOWSTORE_WARNINGS_AS_ERRORS}>:-Werror>)
 endfunction()
 
