@@ -11,12 +11,15 @@ endif()
 function(flowstore_warnings target)
   # -Wmismatched-new-delete misfires on Asio's coroutine frames (operator new/delete pairs of
   # awaitable_frame_base) under g++ 12.
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
-                                           -Wno-mismatched-new-delete
-                                           # Sanitizer instrumentation makes g++ 12 report false
-                                           # -Wmaybe-uninitialized (e.g. inside std::regex).
-                                           $<$<BOOL:${FLOWSTORE_SANITIZE}>:-Wno-maybe-uninitialized>
-                                           $<$<BOOL:${FLOWSTORE_WARNINGS_AS_ERRORS}>:-Werror>)
+  set(flags -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Wno-mismatched-new-delete)
+  if(FLOWSTORE_SANITIZE)
+    # Sanitizer instrumentation makes g++ 12 report false -Wmaybe-uninitialized (std::regex).
+    list(APPEND flags -Wno-maybe-uninitialized)
+  endif()
+  if(FLOWSTORE_WARNINGS_AS_ERRORS)
+    list(APPEND flags -Werror)
+  endif()
+  target_compile_options(${target} PRIVATE ${flags})
 endfunction()
 
 if(FLOWSTORE_SANITIZE)
