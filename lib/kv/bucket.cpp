@@ -6,7 +6,10 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/system_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -269,16 +272,50 @@ namespace {
 
 // Shared between a scan's coroutine and its subscription's callbacks (nats.c threads). The
 // callbacks only append to `entries` under the mutex and signal completion; the coroutine
-// decodes afterwards. The subscription's closure keeps it alive until nats.c's last callback.
+// decodes afterwards. The subscription's closure keeps it alive until nats.c's last callback,
+// which may come after the io_context is gone: so it holds no Asio I/O object.
 struct scan_state {
-  explicit scan_state(const asio::any_io_executor& executor, std::string key_prefix)
-      : prefix(std::move(key_prefix)), finished(executor, 1) {}
+  struct waiter {
+    asio::any_completion_handler<void()> handler;
+    asio::any_io_executor executor;
+  };
 
+  explicit scan_state(std::string key_prefix) : prefix(std::move(key_prefix)) {}
+
+  // Under the mutex.
   void finish(std::optional<error> failure_found = std::nullopt) {
     if (done) return;
     done = true;
     failure = std::move(failure_found);
-    finished.try_send(boost::system::error_code{});
+    wake();
+  }
+  void wake() {
+    if (!waiting) return;
+    auto w = std::move(*waiting);
+    waiting.reset();
+    asio::post(w.executor, std::move(w.handler));
+  }
+
+  // Completes when the scan is done, or when cancelled (the caller checks `done`).
+  template <class Token>
+  auto async_wait_done(std::shared_ptr<scan_state> self, Token&& token) {
+    return asio::async_initiate<Token, void()>(
+        [self](auto handler) {
+          asio::any_io_executor executor = asio::get_associated_executor(handler, asio::system_executor());
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          std::lock_guard lock(self->mutex);
+          if (self->done) return asio::post(executor, std::move(handler));
+          if (slot.is_connected()) {
+            slot.assign([weak = std::weak_ptr<scan_state>(self)](asio::cancellation_type) {
+              if (auto s = weak.lock()) {
+                std::lock_guard guard(s->mutex);
+                s->wake();  // posts, so this slot handler is not destroyed while it runs
+              }
+            });
+          }
+          self->waiting = waiter{asio::any_completion_handler<void()>(std::move(handler)), std::move(executor)};
+        },
+        token);
   }
 
   std::mutex mutex;
@@ -288,7 +325,7 @@ struct scan_state {
   std::optional<std::uint64_t> expected;
   bool done = false;
   std::optional<error> failure;
-  asio::experimental::concurrent_channel<void(boost::system::error_code)> finished;
+  std::optional<waiter> waiting;
 };
 
 void on_scan_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure) {
@@ -311,7 +348,7 @@ void on_scan_complete(void* closure) { delete static_cast<std::shared_ptr<scan_s
 
 asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, scan_mode mode, std::string what) {
   const auto executor = co_await asio::this_coro::executor;
-  auto scan = std::make_shared<scan_state>(executor, state_->prefix);
+  auto scan = std::make_shared<scan_state>(state_->prefix);
   const std::string subject = state_->prefix + pattern;
 
   auto subscribe_job = [s = state_, scan, subject, mode, what]() -> result<natsSubscription*> {
@@ -352,8 +389,11 @@ asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, sc
   std::optional<error> outcome;
   while (true) {
     timer.expires_after(state_->config.timeout);
-    auto which = co_await (scan->finished.async_receive(use_tuple) || timer.async_wait(use_tuple));
-    if (which.index() == 0) break;
+    co_await (scan->async_wait_done(scan, asio::use_awaitable) || timer.async_wait(use_tuple));
+    {
+      std::lock_guard lock(scan->mutex);
+      if (scan->done) break;
+    }
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
       outcome = error{errc::cancelled, what + ": cancelled"};
       break;
@@ -369,8 +409,10 @@ asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, sc
   }
 
   // Unsubscribing deletes the consumer with a blocking request: leave that to the pool.
+  // Skipped while disconnected: the consumer delete would wait out its whole timeout, and the
+  // server drops an ephemeral consumer without interest by itself.
   asio::post(blocking_pool(), [connection = state_->connection, sub = *subscribed] {
-    natsSubscription_Unsubscribe(sub);
+    if (connection->is_connected()) natsSubscription_Unsubscribe(sub);
     natsSubscription_Destroy(sub);
   });
 

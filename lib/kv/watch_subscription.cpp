@@ -8,14 +8,15 @@
 
 namespace flowstore::detail::kv {
 
-std::shared_ptr<watch_subscription> watch_subscription::start(bucket b, settings s, asio::any_io_executor executor) {
-  auto self = std::make_shared<watch_subscription>(std::move(b), std::move(s), std::move(executor));
-  asio::post(blocking_pool(), [self] { self->subscribe(); });
+std::shared_ptr<watch_subscription> watch_subscription::start(const bucket& b, settings s,
+                                                              asio::any_io_executor executor) {
+  auto self = std::make_shared<watch_subscription>(b.key_prefix(), std::move(s), std::move(executor));
+  asio::post(blocking_pool(), [self, b] { self->subscribe(b); });
   return self;
 }
 
-watch_subscription::watch_subscription(bucket b, settings s, asio::any_io_executor executor)
-    : bucket_(std::move(b)), settings_(std::move(s)), executor_(executor), marker_timer_(executor) {
+watch_subscription::watch_subscription(std::string key_prefix, settings s, asio::any_io_executor executor)
+    : prefix_(std::move(key_prefix)), settings_(std::move(s)), executor_(std::move(executor)) {
   if (settings_.capacity == 0) settings_.capacity = 1;
 }
 
@@ -25,11 +26,11 @@ watch_subscription::~watch_subscription() {
   if (subscription_ != nullptr) natsSubscription_Destroy(subscription_);
 }
 
-void watch_subscription::subscribe() {
+void watch_subscription::subscribe(const bucket& b) {
   const std::string what = "watch " + settings_.pattern;
   jsSubOptions options;
   jsSubOptions_Init(&options);
-  options.Stream = bucket_.stream().c_str();  // skips a stream lookup round trip
+  options.Stream = b.stream().c_str();  // skips a stream lookup round trip
   options.Ordered = true;
   switch (settings_.policy) {
     case deliver_policy::last_per_key:
@@ -46,12 +47,12 @@ void watch_subscription::subscribe() {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
   }
-  const std::string subject = bucket_.key_prefix() + settings_.pattern;
+  const std::string subject = prefix_ + settings_.pattern;
   auto* closure = new std::shared_ptr<watch_subscription>(shared_from_this());
   natsSubscription* sub = nullptr;
   jsErrCode js_code = static_cast<jsErrCode>(0);
   natsStatus s =
-      js_Subscribe(&sub, bucket_.jetstream(), subject.c_str(), &message_callback, closure, nullptr, &options, &js_code);
+      js_Subscribe(&sub, b.jetstream(), subject.c_str(), &message_callback, closure, nullptr, &options, &js_code);
   if (s != NATS_OK) {
     delete closure;  // no callback runs for a subscription that was never made
     std::lock_guard lock(mutex_);
@@ -59,6 +60,7 @@ void watch_subscription::subscribe() {
     return;
   }
   natsSubscription_SetPendingLimits(sub, -1, -1);
+  connection_ = b.connection()->native();  // valid while the subscription lives: it holds a reference
   natsSubscription_SetOnCompleteCB(sub, &complete_callback, closure);
 
   // Nothing pending at creation: the initial values are complete at once.
@@ -84,27 +86,14 @@ void watch_subscription::subscribe() {
       wake_consumer_locked();
     }
   }
-  if (stop_now) {
-    natsSubscription_Unsubscribe(sub);
-    return;
-  }
-  asio::post(executor_, [self = shared_from_this()] { self->arm_marker_timer(); });
+  if (stop_now) natsSubscription_Unsubscribe(sub);
 }
 
-void watch_subscription::arm_marker_timer() {
-  marker_timer_.expires_after(settings_.marker_timeout);
-  marker_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    if (ec) return;
-    auto self = weak.lock();
-    if (!self) return;
-    // Keys removed between the consumer's creation and their delivery leave the pending count
-    // short: never let the marker hang on it.
-    std::lock_guard lock(self->mutex_);
-    if (!self->marker_done_ && !self->stopping_) {
-      self->push_marker_locked();
-      self->wake_consumer_locked();
-    }
-  });
+void watch_subscription::force_marker() {
+  std::lock_guard lock(mutex_);
+  if (marker_done_ || stopping_) return;
+  push_marker_locked();
+  wake_consumer_locked();
 }
 
 void watch_subscription::message_callback(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -120,7 +109,7 @@ void watch_subscription::complete_callback(void* closure) {
 void watch_subscription::on_message(natsMsg* raw) {
   nats_message_ptr msg(raw);
   std::uint64_t pending = 0;
-  auto e = entry_from_message(raw, bucket_.key_prefix(), pending);
+  auto e = entry_from_message(raw, prefix_, pending);
   msg.reset();
 
   std::unique_lock lock(mutex_);
@@ -247,11 +236,14 @@ void watch_subscription::stop() {
     sub = subscription_;
     end_locked(error{errc::closed, "watch " + settings_.pattern + ": stopped"});
   }
-  marker_timer_.cancel();
   if (sub != nullptr) {
     // Unsubscribing an ordered consumer deletes it with a blocking request: on the pool. The
     // completion callback then releases the last reference nats.c holds.
-    asio::post(blocking_pool(), [self = shared_from_this(), sub] { natsSubscription_Unsubscribe(sub); });
+    // Skipped while disconnected (the delete would wait out its timeout): closing the
+    // connection ends the subscription too, and the server drops the idle consumer.
+    asio::post(blocking_pool(), [self = shared_from_this(), sub] {
+      if (natsConnection_Status(self->connection_) == NATS_CONN_STATUS_CONNECTED) natsSubscription_Unsubscribe(sub);
+    });
   }
 }
 

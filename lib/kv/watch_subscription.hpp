@@ -12,7 +12,6 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <condition_variable>
 #include <cstddef>
@@ -37,15 +36,17 @@ class watch_subscription : public std::enable_shared_from_this<watch_subscriptio
     deliver_policy policy = deliver_policy::last_per_key;
     bool ignore_deletes = false;
     std::size_t capacity = 256;
-    std::chrono::milliseconds marker_timeout{5000};
   };
 
   using next_signature = void(result<watch_item>);
 
   /// Starts subscribing (on the blocking pool); items are buffered from then on.
-  static std::shared_ptr<watch_subscription> start(bucket b, settings s, asio::any_io_executor executor);
+  ///
+  /// nats.c's callbacks keep this object alive until their last call, which may come after the
+  /// caller's io_context is gone: so it holds no Asio I/O object and no connection.
+  static std::shared_ptr<watch_subscription> start(const bucket& b, settings s, asio::any_io_executor executor);
 
-  watch_subscription(bucket b, settings s, asio::any_io_executor executor);
+  watch_subscription(std::string key_prefix, settings s, asio::any_io_executor executor);
   ~watch_subscription();
 
   /// The next item. Completes with errc::closed once stopped or when the connection closed,
@@ -65,6 +66,10 @@ class watch_subscription : public std::enable_shared_from_this<watch_subscriptio
   /// callback, and completes a pending next with errc::closed. Idempotent.
   void stop();
 
+  /// Sends the initial-values marker now unless it was sent: the guard against a pending count
+  /// that never reaches zero (keys removed between the consumer's creation and delivery).
+  void force_marker();
+
   std::size_t capacity() const noexcept { return settings_.capacity; }
   std::size_t buffered() const;
   std::size_t peak_buffered() const;
@@ -75,11 +80,10 @@ class watch_subscription : public std::enable_shared_from_this<watch_subscriptio
     asio::any_io_executor executor;
   };
 
-  void subscribe();  // blocking pool
+  void subscribe(const bucket& b);  // blocking pool
   void start_next(waiter w);
   void on_message(natsMsg* msg);
   void on_complete();
-  void arm_marker_timer();
 
   // Under mutex_.
   void push_marker_locked();
@@ -89,10 +93,9 @@ class watch_subscription : public std::enable_shared_from_this<watch_subscriptio
   static void message_callback(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
   static void complete_callback(void* closure);
 
-  bucket bucket_;
+  const std::string prefix_;
   settings settings_;
   asio::any_io_executor executor_;
-  asio::steady_timer marker_timer_;
 
   mutable std::mutex mutex_;
   std::condition_variable room_;
@@ -106,7 +109,8 @@ class watch_subscription : public std::enable_shared_from_this<watch_subscriptio
   std::uint64_t initial_received_ = 0;
   std::optional<std::uint64_t> initial_expected_;
   std::uint64_t last_revision_ = 0;
-  natsSubscription* subscription_ = nullptr;  // set once subscribed; freed after on_complete
+  natsSubscription* subscription_ = nullptr;
+  natsConnection* connection_ = nullptr;  // set once subscribed; freed after on_complete
 };
 
 }  // namespace flowstore::detail::kv

@@ -6,6 +6,7 @@
 #include "model/message.hpp"
 #include "store/store_impl.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace flowstore {
@@ -13,15 +14,31 @@ namespace detail {
 
 class watch_impl {
  public:
-  watch_impl(std::string watched, std::shared_ptr<kv::watch_subscription> subscribed, std::optional<error> refusal)
-      : pattern(std::move(watched)), subscription(std::move(subscribed)), refused(std::move(refusal)) {}
+  watch_impl(std::string watched, std::shared_ptr<kv::watch_subscription> subscribed, std::optional<error> refusal,
+             const asio::any_io_executor& executor)
+      : pattern(std::move(watched)),
+        subscription(std::move(subscribed)),
+        refused(std::move(refusal)),
+        marker_guard(executor) {}
   ~watch_impl() {
+    marker_guard.cancel();
     if (subscription) subscription->stop();
+  }
+
+  // The marker comes at the latest when this fires (kept here, on the caller's side, because
+  // the subscription may outlive the io_context).
+  void guard_marker(std::chrono::milliseconds limit) {
+    marker_guard.expires_after(limit);
+    marker_guard.async_wait([weak = std::weak_ptr<kv::watch_subscription>(subscription)](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto s = weak.lock()) s->force_marker();
+    });
   }
 
   std::string pattern;
   std::shared_ptr<kv::watch_subscription> subscription;  // null when the pattern was refused
   std::optional<error> refused;                          // returned once, then errc::closed
+  asio::steady_timer marker_guard;
 };
 
 namespace {
@@ -61,7 +78,8 @@ watcher store::watch(std::string pattern, watch_options options) {
   if (!valid_watch_pattern(pattern)) {
     error refused{errc::invalid_id, "watch " + detail::quoted(pattern) +
                                         ": not a valid pattern (flow id tokens, '*' tokens, a final '>')"};
-    return watcher(std::make_shared<detail::watch_impl>(std::move(pattern), nullptr, std::move(refused)));
+    return watcher(std::make_shared<detail::watch_impl>(std::move(pattern), nullptr, std::move(refused),
+                                                        impl_->bucket.connection()->get_executor()));
   }
   detail::kv::watch_subscription::settings settings;
   settings.pattern = pattern;
@@ -78,10 +96,11 @@ watcher store::watch(std::string pattern, watch_options options) {
   }
   settings.ignore_deletes = options.ignore_deletes;
   settings.capacity = options.buffer_capacity;
-  settings.marker_timeout = options.initial_values_timeout.value_or(impl_->bucket.timeout());
-  auto subscription = detail::kv::watch_subscription::start(impl_->bucket, std::move(settings),
-                                                            impl_->bucket.connection()->get_executor());
-  return watcher(std::make_shared<detail::watch_impl>(std::move(pattern), std::move(subscription), std::nullopt));
+  const auto executor = impl_->bucket.connection()->get_executor();
+  auto subscription = detail::kv::watch_subscription::start(impl_->bucket, std::move(settings), executor);
+  auto watch = std::make_shared<detail::watch_impl>(std::move(pattern), std::move(subscription), std::nullopt, executor);
+  watch->guard_marker(options.initial_values_timeout.value_or(impl_->bucket.timeout()));
+  return watcher(std::move(watch));
 }
 
 watcher::watcher(std::shared_ptr<detail::watch_impl> impl) noexcept : impl_(std::move(impl)) {}
