@@ -411,8 +411,10 @@ asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, sc
   // Unsubscribing deletes the consumer with a blocking request: leave that to the pool.
   // Skipped while disconnected: the consumer delete would wait out its whole timeout, and the
   // server drops an ephemeral consumer without interest by itself.
-  asio::post(blocking_pool(), [connection = state_->connection, sub = *subscribed] {
-    if (connection->is_connected()) natsSubscription_Unsubscribe(sub);
+  // The job holds only nats.c handles (the subscription keeps its connection alive), so that no
+  // object tied to the caller's io_context is released on the pool.
+  asio::post(blocking_pool(), [nc = state_->connection->native(), sub = *subscribed] {
+    if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) natsSubscription_Unsubscribe(sub);
     natsSubscription_Destroy(sub);
   });
 

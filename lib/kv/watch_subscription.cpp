@@ -18,6 +18,9 @@ std::shared_ptr<watch_subscription> watch_subscription::start(const bucket& b, s
 watch_subscription::watch_subscription(std::string key_prefix, settings s, asio::any_io_executor executor)
     : prefix_(std::move(key_prefix)), settings_(std::move(s)), executor_(std::move(executor)) {
   if (settings_.capacity == 0) settings_.capacity = 1;
+  // Updates only: there are no initial values, so the marker comes first, before anything the
+  // consumer delivers once it exists.
+  if (settings_.policy == deliver_policy::new_only) push_marker_locked();
 }
 
 watch_subscription::~watch_subscription() {
@@ -65,20 +68,23 @@ void watch_subscription::subscribe(const bucket& b) {
 
   // Nothing pending at creation: the initial values are complete at once.
   std::optional<std::uint64_t> expected;
-  if (settings_.policy == deliver_policy::new_only) {
-    expected = 0;
-  } else {
-    jsConsumerInfo* info = nullptr;
-    if (natsSubscription_GetConsumerInfo(&info, sub, nullptr, &js_code) == NATS_OK) {
-      expected = info->NumPending + info->Delivered.Consumer;
-      jsConsumerInfo_Destroy(info);
-    }
+  std::uint64_t start_after = 0;
+  jsConsumerInfo* info = nullptr;
+  if (natsSubscription_GetConsumerInfo(&info, sub, nullptr, &js_code) == NATS_OK) {
+    expected = info->NumPending + info->Delivered.Consumer;
+    // An updates-only consumer starts after the stream's last message. nats.c re-creates an
+    // ordered consumer from the last delivered sequence + 1 after a reconnect, which is the
+    // stream's start when nothing was delivered yet: remember where "new" began.
+    if (settings_.policy == deliver_policy::new_only) start_after = info->Delivered.Stream;
+    jsConsumerInfo_Destroy(info);
   }
+  if (settings_.policy == deliver_policy::new_only) expected = 0;
 
   bool stop_now = false;
   {
     std::lock_guard lock(mutex_);
     subscription_ = sub;
+    last_revision_ = std::max(last_revision_, start_after);
     stop_now = stopping_;
     initial_expected_ = expected;
     if (!marker_done_ && expected && initial_received_ >= *expected) {
@@ -232,6 +238,7 @@ void watch_subscription::stop() {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     stopping_ = true;
+    buffer_.clear();  // stopped means no more events, also none already buffered
     room_.notify_all();
     sub = subscription_;
     end_locked(error{errc::closed, "watch " + settings_.pattern + ": stopped"});

@@ -30,11 +30,18 @@ template <class F>
 asio::awaitable<std::invoke_result_t<F&>> run_blocking(F f) {
   using result_type = std::invoke_result_t<F&>;
   auto work = std::make_shared<F>(std::move(f));
-  auto initiation = [work](auto handler) {
+  auto initiation = [work = std::move(work)](auto handler) mutable {
     auto guard = asio::make_work_guard(asio::get_associated_executor(handler));
-    asio::post(blocking_pool(), [work, handler = std::move(handler), guard = std::move(guard)]() mutable {
+    asio::post(blocking_pool(), [work = std::move(work), handler = std::move(handler), guard = std::move(guard)]() mutable {
       result_type value = (*work)();
-      asio::post(guard.get_executor(), asio::append(std::move(handler), std::move(value)));
+      // Release everything the job captured before completing: once the caller has resumed,
+      // its objects (and its io_context) may be gone.
+      work.reset();
+      auto executor = guard.get_executor();
+      asio::post(executor, [handler = std::move(handler), value = std::move(value), guard = std::move(guard)]() mutable {
+        guard.reset();
+        std::move(handler)(std::move(value));
+      });
     });
   };
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(result_type)>(std::move(initiation),

@@ -49,11 +49,22 @@ connection_impl::connection_impl(asio::any_io_executor executor, connect_options
       strand_(asio::make_strand(executor)),
       options_(std::move(options)),
       hub_(new callback_hub),
-      timer_(strand_) {
+      timer_(std::in_place, *strand_) {
+  // When the io_context goes first, its shutdown detaches nats.c's callbacks from this object
+  // and destroys the strand and the timer while their services still exist.
+  anchor_ = io_anchor::attach(executor, [this] {
+    {
+      std::lock_guard lock(hub_->mutex);
+      hub_->target = nullptr;
+    }
+    timer_.reset();
+    strand_.reset();
+  });
   pending_.reserve(1024);
 }
 
 connection_impl::~connection_impl() {
+  anchor_->release_now();
   asio::post(blocking_pool(), [resources = release_resources()]() mutable { shut_down(std::move(resources)); });
 }
 
@@ -204,7 +215,7 @@ bool connection_impl::is_connected() const noexcept {
 
 void connection_impl::start_request(outgoing_message message, std::chrono::milliseconds timeout, completion done) {
   asio::dispatch(
-      strand_, [self = shared_from_this(), message = std::move(message), timeout, done = std::move(done)]() mutable {
+      *strand_, [self = shared_from_this(), message = std::move(message), timeout, done = std::move(done)]() mutable {
         if (self->is_closed()) return post_completion(std::move(done), errc::closed, nullptr);
         // Published while reconnecting, a request would sit in nats.c's buffer and might be applied
         // long after its caller gave up: fail it now, clearly transient.
@@ -237,7 +248,7 @@ void connection_impl::start_request(outgoing_message message, std::chrono::milli
         const auto deadline = self->deadlines_.emplace(clock::now() + timeout, token);
         self->pending_.emplace(token, pending_request{std::move(done), slot, deadline});
         if (slot.is_connected()) {
-          slot.assign([weak = self->weak_from_this(), strand = self->strand_, token](asio::cancellation_type type) {
+          slot.assign([weak = self->weak_from_this(), strand = *self->strand_, token](asio::cancellation_type type) {
             if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
                 asio::cancellation_type::none) {
               return;
@@ -293,8 +304,8 @@ void connection_impl::arm_timer() {
   const auto first = deadlines_.begin()->first;
   if (first >= timer_expiry_) return;  // the armed wait fires no later than that
   timer_expiry_ = first;
-  timer_.expires_at(first);
-  timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+  timer_->expires_at(first);
+  timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     if (ec) return;  // re-armed or closing
     if (auto self = weak.lock()) self->handle_timer();
   });
@@ -354,17 +365,20 @@ void connection_impl::on_reconnected(natsConnection* nc, void* closure) {
 }
 
 void connection_impl::on_closed(natsConnection*, void* closure) {
+  // One critical section: once the flag is set, shut_down may free the hub as soon as the lock
+  // is released, so nothing may touch the hub after it.
   auto* hub = static_cast<callback_hub*>(closure);
-  {
-    std::lock_guard lock(hub->mutex);
-    hub->connection_closed = true;
-    hub->finished.notify_all();
-  }
-  // Reached only when nats.c gave up reconnecting: close() detaches the hub first.
-  post_to_target(closure, [](connection_impl& self) {
-    self.closed_.store(true, std::memory_order_release);
-    self.fail_all(errc::closed);
-    self.emit({connection_event::kind::closed, {}});
+  std::lock_guard lock(hub->mutex);
+  hub->connection_closed = true;
+  hub->finished.notify_all();
+  // A target remains only when nats.c gave up reconnecting: close() detaches the hub first.
+  if (hub->target == nullptr) return;
+  asio::post(hub->target->strand(), [weak = hub->target->weak_from_this()] {
+    if (auto self = weak.lock()) {
+      self->closed_.store(true, std::memory_order_release);
+      self->fail_all(errc::closed);
+      self->emit({connection_event::kind::closed, {}});
+    }
   });
 }
 
@@ -385,11 +399,11 @@ asio::awaitable<void> connection_impl::close() {
   auto self = shared_from_this();
   // First closer: mark closed and fail everything pending, on the strand.
   auto mark_closed = [self](auto handler) {
-    asio::dispatch(self->strand_, [self, handler = std::move(handler)]() mutable {
+    asio::dispatch(*self->strand_, [self, handler = std::move(handler)]() mutable {
       const bool was_open = !self->closed_.exchange(true, std::memory_order_acq_rel);
       if (was_open) {
         self->fail_all(errc::closed);
-        self->timer_.cancel();
+        self->timer_->cancel();
       }
       asio::post(asio::append(std::move(handler), was_open));
     });
@@ -416,7 +430,7 @@ asio::awaitable<void> connection_impl::close() {
   };
   co_await run_blocking(std::move(close_job));
   auto announce_closed = [self](auto handler) {
-    asio::dispatch(self->strand_, [self, handler = std::move(handler)]() mutable {
+    asio::dispatch(*self->strand_, [self, handler = std::move(handler)]() mutable {
       self->emit({connection_event::kind::closed, {}});
       asio::post(std::move(handler));
     });

@@ -7,6 +7,7 @@
 #include <flowstore/error.hpp>
 
 #include "nats/handles.hpp"
+#include "nats/io_anchor.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
@@ -23,6 +24,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -94,7 +96,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   natsConnection* native() const noexcept { return connection_.get(); }
   const asio::any_io_executor& get_executor() const noexcept { return executor_; }
-  const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
+  const asio::strand<asio::any_io_executor>& strand() const noexcept { return *strand_; }
   std::chrono::milliseconds default_timeout() const noexcept { return options_.operation_timeout; }
   std::int64_t max_payload() const noexcept { return max_payload_; }
   bool is_connected() const noexcept;
@@ -138,7 +140,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   nats_resources release_resources();
 
   asio::any_io_executor executor_;
-  asio::strand<asio::any_io_executor> strand_;
+  // Destroyed through anchor_ while the io_context's services exist (see io_anchor.hpp).
+  std::optional<asio::strand<asio::any_io_executor>> strand_;
   connect_options options_;
 
   callback_hub* hub_;
@@ -153,7 +156,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::uint64_t next_token_ = 1;
   std::unordered_map<std::uint64_t, pending_request> pending_;
   std::multimap<clock::time_point, std::uint64_t> deadlines_;
-  asio::steady_timer timer_;
+  std::optional<asio::steady_timer> timer_;
+  std::shared_ptr<io_anchor> anchor_;
   clock::time_point timer_expiry_ = clock::time_point::max();
 };
 

@@ -81,7 +81,12 @@ error error_from_status(natsStatus status, std::string operation) {
   // nats.c keeps a per-thread description of the last error; it can carry server text.
   const char* last = nats_GetLastError(nullptr);
   std::string detail = last != nullptr ? last : "";
+  // nats.c prefixes its own errors with "(file.c:line): "; that is not for users.
+  if (detail.starts_with('(')) {
+    if (const auto end = detail.find("): "); end != std::string::npos) detail.erase(0, end + 3);
+  }
   std::string message = std::move(operation) + ": " + natsStatus_GetText(status);
+  if (detail == natsStatus_GetText(status)) detail.clear();
   return {code_from_status(status), std::move(message), std::move(detail)};
 }
 
