@@ -1,0 +1,316 @@
+// flowstore: the command line of the flow store — list, read, write, watch, export and import
+// flow documents in a NATS JetStream KV bucket. Argument parsing here; the commands in
+// commands.cpp and transfer.cpp.
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace flowstore::cli;
+
+constexpr const char* exit_codes_help =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  usage: wrong arguments, or a named file or directory cannot be read or written\n"
+    "  2  invalid: the flow does not exist, a version conflict, the flow exists already,\n"
+    "     the document is not a flow or fails validation, a bad id, credentials refused\n"
+    "  3  transient: no server reachable, timeout, disconnected, JetStream unavailable;\n"
+    "     a retry may succeed\n"
+    "  4  fatal: a stored document is corrupt, or an error flowstore cannot classify\n";
+
+std::string footer(const std::string& examples) { return "Examples:\n" + examples + "\n\n" + exit_codes_help; }
+
+// Secrets the user gave, so that nothing written to stderr repeats them: passwords, tokens,
+// and the user-info part of server URLs. Very short ones would mask ordinary text.
+std::vector<std::string> secrets_of(const server_settings& s) {
+  std::vector<std::string> secrets{s.password, s.token};
+  for (const std::string& url : s.servers) {
+    const auto scheme = url.find("://");
+    const std::size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+    const auto at = url.find('@', start);
+    if (at == std::string::npos) continue;
+    const std::string info = url.substr(start, at - start);
+    const auto colon = info.find(':');
+    secrets.push_back(colon == std::string::npos ? info : info.substr(colon + 1));
+  }
+  std::erase_if(secrets, [](const std::string& secret) { return secret.size() < 4; });
+  return secrets;
+}
+
+struct connection_flags {
+  server_settings settings;
+  std::string timeout = "5s";
+};
+
+// The connection flags, on the main command (`flowstore --server URL list`, with the
+// environment variables) and on each server command (`flowstore list --server URL`). Only the
+// main command reads the environment: CLI11 would otherwise let a subcommand's environment
+// variable override a flag given before the subcommand.
+void add_connection_options(CLI::App* cmd, connection_flags& flags, bool main_command) {
+  server_settings& s = flags.settings;
+  const char* group = "Connection (before or after the command)";
+  auto env = [main_command](CLI::Option* opt, const char* name) {
+    if (main_command) opt->envname(name);
+    return opt;
+  };
+  env(cmd->add_option("-s,--server", s.servers,
+                      "NATS server URL (default nats://127.0.0.1:4222); repeat the flag or separate URLs with\n"
+                      "commas to give fallbacks. Env FLOWSTORE_SERVER"),
+      "FLOWSTORE_SERVER")
+      ->delimiter(',')
+      ->type_name("URL")
+      ->group(group);
+  env(cmd->add_option("--user", s.user, "user name for user/password authentication. Env FLOWSTORE_USER"),
+      "FLOWSTORE_USER")
+      ->type_name("NAME")
+      ->group(group);
+  env(cmd->add_option("--password", s.password,
+                      "password. Env FLOWSTORE_PASSWORD (prefer it: arguments are visible in ps)"),
+      "FLOWSTORE_PASSWORD")
+      ->type_name("SECRET")
+      ->group(group);
+  env(cmd->add_option("--token", s.token, "token authentication. Env FLOWSTORE_TOKEN (prefer it)"), "FLOWSTORE_TOKEN")
+      ->type_name("SECRET")
+      ->group(group);
+  env(cmd->add_option("--creds", s.credentials_file,
+                      "credentials file (JWT and nkey seed) for decentralized auth. Env FLOWSTORE_CREDS"),
+      "FLOWSTORE_CREDS")
+      ->type_name("FILE")
+      ->group(group);
+  env(cmd->add_option("--nkey", s.nkey_seed_file,
+                      "nkey authentication: the file holding the user's seed (SU...); needs --nkey-public.\n"
+                      "Env FLOWSTORE_NKEY"),
+      "FLOWSTORE_NKEY")
+      ->type_name("FILE")
+      ->group(group);
+  env(cmd->add_option("--nkey-public", s.nkey_public_key,
+                      "nkey authentication: the user's public key (U...). Env FLOWSTORE_NKEY_PUBLIC"),
+      "FLOWSTORE_NKEY_PUBLIC")
+      ->type_name("KEY")
+      ->group(group);
+  cmd->add_option("--tls-ca", s.tls_ca, "PEM file of the CAs that sign the server certificate (turns TLS on)")
+      ->type_name("FILE")
+      ->group(group);
+  cmd->add_option("--tls-cert", s.tls_cert, "PEM client certificate (turns TLS on); needs --tls-key")
+      ->type_name("FILE")
+      ->group(group);
+  cmd->add_option("--tls-key", s.tls_key, "PEM private key of the client certificate")->type_name("FILE")->group(group);
+  env(cmd->add_option("--bucket", s.bucket,
+                      "KV bucket holding the flows, created when missing (default semstreams_flows).\n"
+                      "Env FLOWSTORE_BUCKET"),
+      "FLOWSTORE_BUCKET")
+      ->type_name("NAME")
+      ->group(group);
+  env(cmd->add_option("--timeout", flags.timeout,
+                      "connect timeout per server and timeout per operation (default 5s): milliseconds,\n"
+                      "or a number with the unit ms, s or m (250ms, 5s, 1m). Env FLOWSTORE_TIMEOUT"),
+      "FLOWSTORE_TIMEOUT")
+      ->type_name("DURATION")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            return parse_duration(text) ? std::string() : "not a duration (1500, 250ms, 5s, 1m)";
+          },
+          ""))
+      ->group(group);
+}
+
+// A flag given after the command wins over the same flag before it, which wins over the
+// environment and the defaults.
+connection_flags merge(const CLI::App* cmd, const connection_flags& after, connection_flags before) {
+  auto given = [cmd](const char* name) { return cmd->get_option(name)->count() > 0; };
+  server_settings& s = before.settings;
+  const server_settings& a = after.settings;
+  if (given("--server")) s.servers = a.servers;
+  if (given("--user")) s.user = a.user;
+  if (given("--password")) s.password = a.password;
+  if (given("--token")) s.token = a.token;
+  if (given("--creds")) s.credentials_file = a.credentials_file;
+  if (given("--nkey")) s.nkey_seed_file = a.nkey_seed_file;
+  if (given("--nkey-public")) s.nkey_public_key = a.nkey_public_key;
+  if (given("--tls-ca")) s.tls_ca = a.tls_ca;
+  if (given("--tls-cert")) s.tls_cert = a.tls_cert;
+  if (given("--tls-key")) s.tls_key = a.tls_key;
+  if (given("--bucket")) s.bucket = a.bucket;
+  if (given("--timeout")) before.timeout = after.timeout;
+  return before;
+}
+
+// Pairs CLI11 cannot check across the main command and a subcommand.
+std::string inconsistency(const server_settings& s) {
+  if (s.nkey_seed_file.empty() != s.nkey_public_key.empty()) return "--nkey and --nkey-public go together";
+  if (s.tls_cert.empty() != s.tls_key.empty()) return "--tls-cert and --tls-key go together";
+  return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flowstore: manage flow documents (visual dataflow graphs) stored in a NATS JetStream KV bucket.",
+               "flowstore"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "flowstore 0.1.0");
+  app.footer(
+      footer("  flowstore list\n"
+             "  flowstore get my-flow > my-flow.json\n"
+             "  flowstore update my-flow.json\n"
+             "  flowstore --help-all            every command's options\n"
+             "  flowstore COMMAND --help        one command's options and examples"));
+  app.set_help_all_flag("--help-all", "Print help for every command and exit");
+
+  connection_flags before_command;  // flags given before the command name, and the environment
+  connection_flags after_command;   // the same flags given after it
+  add_connection_options(&app, before_command, true);
+
+  auto* list = app.add_subcommand("list", "List the flows: a table (id, name, state, version, nodes, updated)");
+  list_args list_a;
+  list->add_flag("--json", list_a.json, "print a JSON array of the flow documents instead");
+  list->footer(footer("  flowstore list\n  flowstore list --json --server nats://nats.example:4222"));
+
+  auto* get = app.add_subcommand("get", "Print one flow as indented JSON");
+  get_args get_a;
+  get->add_option("ID", get_a.id, "flow id")->required();
+  get->add_flag("--raw", get_a.raw,
+                "print the compact document as stored (re-encoded from the decoded flow: the same bytes\n"
+                "for documents written by flowstore or the Go package)");
+  get->footer(footer("  flowstore get my-flow\n  flowstore get my-flow --raw | sha256sum"));
+
+  auto* create = app.add_subcommand("create", "Store a new flow from a JSON file or standard input");
+  write_args create_a;
+  create->add_option("FILE", create_a.file, "flow document, or - for standard input")->required();
+  create->footer(footer("  flowstore create my-flow.json\n  cat my-flow.json | flowstore create -"));
+
+  auto* update = app.add_subcommand(
+      "update", "Replace a flow from a JSON file or standard input, if its version is still the stored one");
+  write_args update_a;
+  update->add_option("FILE", update_a.file, "flow document (its \"version\" is the one it was edited from), or -")
+      ->required();
+  update->footer(
+      footer("  flowstore get my-flow > f.json && $EDITOR f.json && flowstore update f.json\n"
+             "  (exit 2 with \"conflict: expected version 3, current version 4\" when somebody else wrote first)"));
+
+  auto* del = app.add_subcommand("delete", "Remove a flow");
+  delete_args delete_a;
+  del->add_option("ID", delete_a.id, "flow id")->required();
+  del->add_option("--expect-version", delete_a.expect_version, "remove only if the stored version is N")
+      ->type_name("N");
+  del->footer(footer("  flowstore delete my-flow\n  flowstore delete my-flow --expect-version 3"));
+
+  auto* history = app.add_subcommand("history", "List a flow's retained revisions: operation, version, time");
+  history_args history_a;
+  history->add_option("ID", history_a.id, "flow id")->required();
+  history->add_flag("--json", history_a.json, "print a JSON array (with each revision's document)");
+  history->footer(footer("  flowstore history my-flow"));
+
+  auto* watch =
+      app.add_subcommand("watch", "Print changes as they happen, one JSON object per line (NDJSON), until Ctrl-C");
+  watch_args watch_a;
+  watch->add_option("PATTERN", watch_a.pattern, "flow id or KV pattern (team.*, team.>)")->capture_default_str();
+  watch->add_flag("--updates-only", watch_a.updates_only, "skip the current values; print only changes from now on");
+  watch->footer(footer(
+      "  flowstore watch\n"
+      "  flowstore watch 'team.*' --updates-only | jq -r .id\n"
+      "Lines: {\"event\":\"put\",\"id\":...,\"revision\":N,\"time\":...,\"flow\":{...}}, {\"event\":\"deleted\",...},\n"
+      "{\"event\":\"purged\",...}, and once {\"event\":\"initial_values_done\"} after the current values.\n"
+      "Ctrl-C or SIGTERM ends the watch with exit 0."));
+
+  auto* exp = app.add_subcommand("export", "Write every flow to DIR/<id>.json (created when missing)");
+  export_args export_a;
+  exp->add_option("DIR", export_a.dir, "target directory")->required();
+  exp->footer(
+      footer("  flowstore export backup/\n"
+             "A '/' in an id is written as %2F in the file name (and '%' as %25)."));
+
+  auto* imp = app.add_subcommand("import", "Create the flows of DIR/*.json that do not exist (many writes in flight)");
+  import_args import_a;
+  imp->add_option("DIR", import_a.dir, "directory of flow documents")->required();
+  imp->add_flag("--update", import_a.update,
+                "also update existing flows whose document differs, if the file's version is the stored one");
+  imp->add_flag("--force", import_a.force, "like --update, but overwrite existing flows whatever their version");
+  imp->add_option("--concurrency", import_a.concurrency, "writes in flight at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  imp->footer(
+      footer("  flowstore import backup/\n"
+             "  flowstore import backup/ --update\n"
+             "Created flows get version 1 and new audit times (the store sets them); the id comes\n"
+             "from each document, not from the file name. A summary ends the run."));
+
+  auto* from_config =
+      app.add_subcommand("from-config", "Store the flow built from a component configuration file; print its id");
+  from_config_args from_config_a;
+  from_config->add_option("FILE", from_config_a.file, "configuration file, or - for standard input")->required();
+  from_config->add_option("--name", from_config_a.name, "flow name (default: the file name without extension)");
+  from_config->footer(
+      footer("  flowstore from-config semstreams.json --name 'Edge pipeline'\n"
+             "The file is a JSON object with a \"components\" member:\n"
+             "  {\"components\": {\"udp-in\": {\"type\": \"input\", \"name\": \"udp\", \"enabled\": true,\n"
+             "                               \"config\": {\"port\": 5000}}}}\n"
+             "One node per enabled component (\"enabled\" defaults to true), laid out in a grid."));
+
+  auto* validate = app.add_subcommand("validate", "Check a flow document offline and print every problem");
+  validate_args validate_a;
+  validate->add_option("FILE", validate_a.file, "flow document, or - for standard input")->required();
+  validate->footer(
+      footer("  flowstore validate my-flow.json\n"
+             "No server is needed. A missing runtime_state is accepted, as create stores it\n"
+             "as not_deployed. Exit 0 when valid, 2 when not."));
+
+  for (CLI::App* cmd : {list, get, create, update, del, history, watch, exp, imp, from_config}) {
+    add_connection_options(cmd, after_command, false);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    auto secrets = secrets_of(before_command.settings);
+    for (auto& secret : secrets_of(after_command.settings)) secrets.push_back(std::move(secret));
+    set_secrets(std::move(secrets));
+    std::ostringstream out, err;
+    const int code = app.exit(e, out, err);
+    std::cout << out.str();
+    // CLI11 may repeat a mistyped argument; mask anything secret in it.
+    std::istringstream lines(err.str());
+    for (std::string line; std::getline(lines, line);) std::cerr << sanitize(line) << '\n';
+    return code == 0 ? exit_ok : exit_usage;
+  }
+
+  CLI::App* command = app.get_subcommands().front();
+  connection_flags flags = before_command;
+  if (command != validate) flags = merge(command, after_command, before_command);
+  server_settings& settings = flags.settings;
+  set_secrets(secrets_of(settings));
+  settings.timeout = *parse_duration(flags.timeout);
+  if (auto problem = inconsistency(settings); !problem.empty()) return report(problem, exit_usage);
+
+  auto dispatch = [&]() -> int {
+    if (*list) return run_list(settings, list_a);
+    if (*get) return run_get(settings, get_a);
+    if (*create) return run_create(settings, create_a);
+    if (*update) return run_update(settings, update_a);
+    if (*del) return run_delete(settings, delete_a);
+    if (*history) return run_history(settings, history_a);
+    if (*watch) return run_watch(settings, watch_a);
+    if (*exp) return run_export(settings, export_a);
+    if (*imp) {
+      import_a.update = import_a.update || import_a.force;
+      return run_import(settings, import_a);
+    }
+    if (*from_config) return run_from_config(settings, from_config_a);
+    if (*validate) return run_validate(validate_a);
+    return exit_usage;
+  };
+  const int code = dispatch();
+  // No static destructors: the library's would wait for the connection kept alive on purpose
+  // (session.cpp). Everything the command wrote is flushed here.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
