@@ -408,15 +408,15 @@ asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, sc
     seen = scan->received;
   }
 
-  // Unsubscribing deletes the consumer with a blocking request: leave that to the pool.
-  // Skipped while disconnected: the consumer delete would wait out its whole timeout, and the
-  // server drops an ephemeral consumer without interest by itself.
-  // The job holds only nats.c handles (the subscription keeps its connection alive), so that no
-  // object tied to the caller's io_context is released on the pool.
-  asio::post(blocking_pool(), [nc = state_->connection->native(), sub = *subscribed] {
+  // Unsubscribing deletes the consumer with a blocking request: on the pool, and awaited, so
+  // that no cleanup of this scan races a close of the connection that follows it. Skipped while
+  // disconnected (it would wait out its whole timeout; the server drops an idle consumer).
+  auto cleanup_job = [nc = state_->connection->native(), sub = *subscribed] {
     if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) natsSubscription_Unsubscribe(sub);
     natsSubscription_Destroy(sub);
-  });
+    return 0;
+  };
+  co_await run_blocking(std::move(cleanup_job));
 
   std::lock_guard lock(scan->mutex);
   scan->done = true;

@@ -306,11 +306,5 @@ int main(int argc, char** argv) {
     if (*validate) return run_validate(validate_a);
     return exit_usage;
   };
-  const int code = dispatch();
-  // No static destructors: the library's would wait for the connection kept alive on purpose
-  // (session.cpp). Everything the command wrote is flushed here.
-  std::cout.flush();
-  std::cerr.flush();
-  std::fflush(nullptr);
-  std::_Exit(code);
+  return dispatch();
 }

@@ -13,17 +13,6 @@ namespace flowstore::cli {
 
 namespace {
 
-// Workaround for a library race (docs/cli.md, "Library gaps"): when a closed connection is
-// destroyed, the library's shutdown job may delete the callback hub while nats.c's closed
-// callback is about to lock it again (lib/nats/connection_impl.cpp, on_closed), which
-// corrupts the heap or deadlocks in about 1 run in 100. The tool therefore never destroys a
-// connection: it closes it (every write is answered by then), keeps it here, and main() ends
-// the process with std::_Exit, so that no destructor of the library runs at exit either.
-void keep_until_exit(connection conn) {
-  static auto* kept = new std::vector<connection>();
-  kept->push_back(std::move(conn));
-}
-
 asio::awaitable<int> session(server_settings settings, store_command command,
                              std::function<void(const connection_event&)> on_event) {
   connect_options options = make_connect_options(settings);
@@ -38,14 +27,12 @@ asio::awaitable<int> session(server_settings settings, store_command command,
   if (!opened) {
     const int code = report(opened.error());
     co_await conn->close();
-    keep_until_exit(std::move(*conn));
     co_return code;
   }
   asio::awaitable<int> run = command(*opened, *conn);
   const int code = co_await std::move(run);
   // Closing waits until nothing of nats.c can call back: every write has been answered.
   co_await conn->close();
-  keep_until_exit(std::move(*conn));
   co_return code;
 }
 
@@ -53,8 +40,7 @@ asio::awaitable<int> session(server_settings settings, store_command command,
 
 int run_with_store(const server_settings& settings, store_command command,
                    std::function<void(const connection_event&)> on_event) {
-  // Not destroyed either: the kept connection's strand and timer belong to it (see above).
-  auto& io = *new asio::io_context();
+  asio::io_context io;
   int code = exit_fatal;
   asio::co_spawn(io, session(settings, std::move(command), std::move(on_event)),
                  [&code](std::exception_ptr failure, int result) {
