@@ -23,7 +23,8 @@ class io_anchor {
   /// Runs on_shutdown now unless the context already ran it. Idempotent.
   void release_now();
 
-  io_anchor(std::shared_ptr<registry> r, std::function<void()> f) : registry_(std::move(r)), on_shutdown_(std::move(f)) {}
+  io_anchor(std::shared_ptr<registry> r, std::function<void()> f)
+      : registry_(std::move(r)), on_shutdown_(std::move(f)) {}
 
  private:
   friend struct registry;

@@ -1,0 +1,783 @@
+// flowstore-bench: the store against raw nats.c doing the same work, in the same run, on a
+// server the benchmark starts itself. Every figure is a median over repetitions with its
+// spread, and every comparison is printed as an explicit ratio (store / baseline).
+//
+//   flowstore-bench [--quick] [--json FILE] [--url nats://…] [--flow-bytes N] [--reps N]
+#include <flowstore/connection.hpp>
+#include <flowstore/json.hpp>
+#include <flowstore/store.hpp>
+#include <flowstore/watch.hpp>
+
+#include "bench_server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <nats.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Settings and reporting
+
+struct settings {
+  bool quick = false;
+  std::string json_path;
+  std::string url;
+  std::size_t flow_bytes = 1024;
+  int reps = 5;
+};
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
+  return values[std::min(index, values.size() - 1)];
+}
+
+struct metric {
+  std::string scenario;
+  std::string subject;  // "store", "raw kvStore_Get", …
+  std::string unit;     // "us", "ops/s", "ms", "MB", "events"
+  std::vector<double> samples;
+  double median() const { return percentile(samples, 0.5); }
+  double min() const { return *std::min_element(samples.begin(), samples.end()); }
+  double max() const { return *std::max_element(samples.begin(), samples.end()); }
+};
+
+struct ratio {
+  std::string scenario;
+  std::string description;  // "store / raw kvStore_Get"
+  double value;
+  std::string target;  // "<= 1.15" or empty
+  bool met;
+};
+
+class report {
+ public:
+  metric& add(std::string scenario, std::string subject, std::string unit) {
+    for (auto& m : metrics_) {
+      if (m.scenario == scenario && m.subject == subject) return m;
+    }
+    metrics_.push_back({std::move(scenario), std::move(subject), std::move(unit), {}});
+    return metrics_.back();
+  }
+  const metric& get(const std::string& scenario, const std::string& subject) const {
+    for (const auto& m : metrics_) {
+      if (m.scenario == scenario && m.subject == subject) return m;
+    }
+    throw std::logic_error("no metric " + scenario + " / " + subject);
+  }
+  // numerator / denominator of medians; `at_most` / `at_least` give the target.
+  void compare(const std::string& scenario, const std::string& numerator, const std::string& denominator,
+               std::optional<double> at_most = std::nullopt, std::optional<double> at_least = std::nullopt) {
+    const double value = get(scenario, numerator).median() / get(scenario, denominator).median();
+    std::string target;
+    bool met = true;
+    char text[32];
+    if (at_most) {
+      std::snprintf(text, sizeof text, "<= %.2f", *at_most);
+      target = text;
+      met = value <= *at_most;
+    } else if (at_least) {
+      std::snprintf(text, sizeof text, ">= %.2f", *at_least);
+      target = text;
+      met = value >= *at_least;
+    }
+    ratios_.push_back({scenario, numerator + " / " + denominator, value, target, met});
+  }
+
+  void print(std::ostream& out) const {
+    out << "\n";
+    char line[256];
+    std::snprintf(line, sizeof line, "%-34s %-34s %12s %12s %12s  %s\n", "scenario", "subject", "median", "min", "max",
+                  "unit");
+    out << line;
+    for (const auto& m : metrics_) {
+      std::snprintf(line, sizeof line, "%-34s %-34s %12.1f %12.1f %12.1f  %s\n", m.scenario.c_str(), m.subject.c_str(),
+                    m.median(), m.min(), m.max(), m.unit.c_str());
+      out << line;
+    }
+    out << "\nratios (medians)\n";
+    for (const auto& r : ratios_) {
+      std::snprintf(line, sizeof line, "%-34s %-52s %8.2f  %-9s %s\n", r.scenario.c_str(), r.description.c_str(),
+                    r.value, r.target.c_str(), r.target.empty() ? "" : (r.met ? "met" : "MISSED"));
+      out << line;
+    }
+  }
+
+  json::object to_json(const settings& s, const std::string& server) const {
+    json::object root;
+    root["server"] = server;
+    root["quick"] = s.quick;
+    root["flow_bytes"] = s.flow_bytes;
+    root["repetitions"] = s.reps;
+    json::array metrics;
+    for (const auto& m : metrics_) {
+      json::array samples;
+      for (double v : m.samples) samples.push_back(v);
+      metrics.push_back(json::object{{"scenario", m.scenario},
+                                     {"subject", m.subject},
+                                     {"unit", m.unit},
+                                     {"median", m.median()},
+                                     {"min", m.min()},
+                                     {"max", m.max()},
+                                     {"samples", std::move(samples)}});
+    }
+    root["metrics"] = std::move(metrics);
+    json::array ratios;
+    for (const auto& r : ratios_) {
+      ratios.push_back(json::object{{"scenario", r.scenario},
+                                    {"ratio", r.description},
+                                    {"value", r.value},
+                                    {"target", r.target},
+                                    {"met", r.target.empty() || r.met}});
+    }
+    root["ratios"] = std::move(ratios);
+    return root;
+  }
+
+ private:
+  std::vector<metric> metrics_;
+  std::vector<ratio> ratios_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Raw nats.c baseline
+
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
+
+void check(natsStatus s, const char* what) {
+  if (s != NATS_OK) fail(std::string(what) + ": " + natsStatus_GetText(s) + " " + nats_GetLastError(nullptr));
+}
+
+struct raw_client {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+
+  explicit raw_client(const std::string& url) {
+    // The same write policy as flowstore's connection, so that neither side waits for nats.c's
+    // flusher thread.
+    natsOptions* options = nullptr;
+    check(natsOptions_Create(&options), "raw options");
+    check(natsOptions_SetURL(options, url.c_str()), "raw url");
+    check(natsOptions_SetSendAsap(options, true), "raw send asap");
+    check(natsConnection_Connect(&nc, options), "raw connect");
+    natsOptions_Destroy(options);
+    check(natsConnection_JetStream(&js, nc, nullptr), "raw jetstream");
+  }
+  ~raw_client() {
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+  }
+  kvStore* bucket(const std::string& name) const {
+    kvStore* kv = nullptr;
+    check(js_KeyValue(&kv, js, name.c_str()), "raw bind bucket");
+    return kv;
+  }
+};
+
+using kv_ptr = std::unique_ptr<kvStore, decltype(&kvStore_Destroy)>;
+
+// ---------------------------------------------------------------------------------------------
+// Flows of about the requested size
+
+flowstore::flow make_flow(const std::string& id, std::size_t target_bytes) {
+  flowstore::flow f;
+  f.id = id;
+  f.name = "Benchmark flow " + id;
+  f.state = flowstore::runtime_state::not_deployed;
+  for (int i = 0; i < 3; ++i) {
+    flowstore::flow_node n;
+    n.id = "n" + std::to_string(i);
+    n.component = i == 0 ? "udp" : "graph-processor";
+    n.type = i == 0 ? flowstore::component_type::input : flowstore::component_type::processor;
+    n.name = "node-" + std::to_string(i);
+    n.pos = {100.0 + 300 * i, 100};
+    n.config = {{"port", 5000 + i}, {"subject", "events." + std::to_string(i)}};
+    f.nodes.push_back(std::move(n));
+  }
+  f.connections.push_back({"c0", "n0", "out", "n1", "in", {}});
+  f.connections.push_back({"c1", "n1", "out", "n2", "in", {}});
+  const std::size_t size = flowstore::to_json(f).value().size() + 100;  // + audit fields added by create
+  if (size < target_bytes) f.nodes[0].config["padding"] = std::string(target_bytes - size, 'x');
+  return f;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running coroutines to completion on the benchmark's io_context
+
+struct flowstore_side {
+  asio::io_context io{1};
+  std::optional<flowstore::connection> conn;
+
+  void run(asio::awaitable<void> work) {
+    bool done = false;
+    std::exception_ptr failure;
+    asio::co_spawn(io, std::move(work), [&](std::exception_ptr e) {
+      failure = e;
+      done = true;
+    });
+    io.restart();
+    while (!done) io.run_one();
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  flowstore::store open(const std::string& bucket, int history = 1) {
+    std::optional<flowstore::store> opened;
+    run(open_store(bucket, history, &opened));
+    return *opened;
+  }
+
+  asio::awaitable<void> open_store(std::string bucket, int history, std::optional<flowstore::store>* out) {
+    flowstore::store_options options;
+    options.bucket = std::move(bucket);
+    options.history = history;
+    auto s = co_await flowstore::store::open(*conn, std::move(options));
+    if (!s) fail(s.error().what());
+    *out = std::move(*s);
+  }
+};
+
+// `depth` workers share `total` operations; each op(i) returns whether it succeeded.
+struct pipeline {
+  int next = 0;
+  int total = 0;
+  int failures = 0;
+  std::string first_failure;
+  // op(worker, i): worker is 0..depth-1 and runs one op at a time, so it can own state.
+  std::function<asio::awaitable<std::optional<flowstore::error>>(int, int)> op;
+};
+
+asio::awaitable<void> pipeline_worker(pipeline* p, int worker) {
+  while (p->next < p->total) {
+    const int i = p->next++;
+    auto failed = co_await p->op(worker, i);
+    if (failed) {
+      if (p->failures++ == 0) p->first_failure = failed->what();
+    }
+  }
+}
+
+asio::awaitable<void> run_pipeline(pipeline* p, int depth) {
+  auto executor = co_await asio::this_coro::executor;
+  int running = depth;
+  asio::steady_timer all_done(executor, clock_type::time_point::max());
+  for (int w = 0; w < depth; ++w) {
+    asio::co_spawn(executor, pipeline_worker(p, w), [&](std::exception_ptr) {
+      if (--running == 0) all_done.cancel();
+    });
+  }
+  boost::system::error_code ignored;
+  co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+}
+
+double pipelined_ops_per_second(flowstore_side& side, pipeline& p, int depth) {
+  const auto start = clock_type::now();
+  side.run(run_pipeline(&p, depth));
+  const double elapsed = seconds_since(start);
+  if (p.failures != 0) fail(std::to_string(p.failures) + " operations failed; first: " + p.first_failure);
+  return p.total / elapsed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+class benchmark {
+ public:
+  benchmark(settings s, std::string url) : settings_(std::move(s)), url_(std::move(url)), raw_(url_) {
+    flowstore::connect_options options;
+    options.servers = {url_};
+    options.operation_timeout = std::chrono::seconds(30);
+    side_.run(connect(std::move(options)));
+  }
+
+  void run_all() {
+    const std::pair<const char*, void (benchmark::*)()> scenarios[] = {
+        {"sequential latency", &benchmark::sequential_latency},
+        {"pipelined throughput", &benchmark::pipelined_throughput},
+        {"list", &benchmark::listing},
+        {"watch", &benchmark::watching},
+        {"memory", &benchmark::memory}};
+    for (const auto& [name, run] : scenarios) {
+      const auto start = clock_type::now();
+      std::cerr << "flowstore-bench: " << name << "..." << std::flush;
+      (this->*run)();
+      std::cerr << " " << static_cast<int>(seconds_since(start)) << " s\n";
+    }
+  }
+
+  report results;
+
+ private:
+  asio::awaitable<void> connect(flowstore::connect_options options) {
+    auto c = co_await flowstore::connect(co_await asio::this_coro::executor, std::move(options));
+    if (!c) fail(c.error().what());
+    side_.conn.emplace(std::move(*c));
+  }
+
+  int scaled(int full, int quick) const { return settings_.quick ? quick : full; }
+
+  std::string encoded(const flowstore::flow& f) const { return flowstore::to_json(f).value(); }
+
+  // Stores `count` flows named prefix.<i> through the store, pipelined.
+  void populate(flowstore::store& s, const std::string& prefix, int count) {
+    pipeline p;
+    p.total = count;
+    p.op = [&s, prefix, this](int, int i) -> asio::awaitable<std::optional<flowstore::error>> {
+      auto f = make_flow(prefix + "." + std::to_string(i), settings_.flow_bytes);
+      auto r = co_await s.create(std::move(f));
+      if (!r && r.error().code != flowstore::errc::already_exists) co_return r.error();
+      co_return std::nullopt;
+    };
+    pipelined_ops_per_second(side_, p, 256);
+  }
+
+  void sequential_latency() {
+    const std::string scenario = "1 sequential latency";
+    auto s = side_.open("bench_seq");
+    kv_ptr kv(raw_.bucket("bench_seq"), &kvStore_Destroy);
+    const int n = scaled(2000, 200);
+    populate(s, "get", 100);
+    for (int rep = 0; rep < settings_.reps; ++rep) {
+      std::vector<double> store_get, raw_get, store_create, raw_create, store_update, raw_update;
+      side_.run(sequential_store(s, n, rep, &store_get, &store_create, &store_update));
+      sequential_raw(kv.get(), n, rep, &raw_get, &raw_create, &raw_update);
+      results.add(scenario, "store get p50", "us").samples.push_back(percentile(store_get, 0.5));
+      results.add(scenario, "raw kvStore_Get p50", "us").samples.push_back(percentile(raw_get, 0.5));
+      results.add(scenario, "store get p99", "us").samples.push_back(percentile(store_get, 0.99));
+      results.add(scenario, "raw kvStore_Get p99", "us").samples.push_back(percentile(raw_get, 0.99));
+      results.add(scenario, "store create p50", "us").samples.push_back(percentile(store_create, 0.5));
+      results.add(scenario, "raw kvStore_Create p50", "us").samples.push_back(percentile(raw_create, 0.5));
+      results.add(scenario, "store create p99", "us").samples.push_back(percentile(store_create, 0.99));
+      results.add(scenario, "raw kvStore_Create p99", "us").samples.push_back(percentile(raw_create, 0.99));
+      results.add(scenario, "store update p50", "us").samples.push_back(percentile(store_update, 0.5));
+      results.add(scenario, "raw kvStore_Update p50", "us").samples.push_back(percentile(raw_update, 0.5));
+      results.add(scenario, "store update p99", "us").samples.push_back(percentile(store_update, 0.99));
+      results.add(scenario, "raw kvStore_Update p99", "us").samples.push_back(percentile(raw_update, 0.99));
+    }
+    results.compare(scenario, "store get p50", "raw kvStore_Get p50", 1.15);
+    results.compare(scenario, "store get p99", "raw kvStore_Get p99");
+    results.compare(scenario, "store create p50", "raw kvStore_Create p50");
+    results.compare(scenario, "store update p50", "raw kvStore_Update p50");
+  }
+
+  asio::awaitable<void> sequential_store(flowstore::store s, int n, int rep, std::vector<double>* gets,
+                                         std::vector<double>* creates, std::vector<double>* updates) {
+    for (int i = 0; i < n; ++i) {
+      const auto start = clock_type::now();
+      auto r = co_await s.get("get." + std::to_string(i % 100));
+      gets->push_back(seconds_since(start) * 1e6);
+      if (!r) fail(r.error().what());
+    }
+    for (int i = 0; i < n; ++i) {
+      auto f = make_flow("sc." + std::to_string(rep) + "." + std::to_string(i), settings_.flow_bytes);
+      const auto start = clock_type::now();
+      auto r = co_await s.create(std::move(f));
+      creates->push_back(seconds_since(start) * 1e6);
+      if (!r) fail(r.error().what());
+    }
+    auto current = co_await s.get("get.0");
+    if (!current) fail(current.error().what());
+    flowstore::flow f = std::move(*current);
+    for (int i = 0; i < n; ++i) {
+      const auto start = clock_type::now();
+      auto r = co_await s.update(std::move(f));
+      updates->push_back(seconds_since(start) * 1e6);
+      if (!r) fail(r.error().what());
+      f = std::move(*r);
+    }
+  }
+
+  void sequential_raw(kvStore* kv, int n, int rep, std::vector<double>* gets, std::vector<double>* creates,
+                      std::vector<double>* updates) {
+    const std::string value = encoded(make_flow("raw", settings_.flow_bytes));
+    for (int i = 0; i < n; ++i) {
+      const std::string key = "get." + std::to_string(i % 100);
+      const auto start = clock_type::now();
+      kvEntry* e = nullptr;
+      check(kvStore_Get(&e, kv, key.c_str()), "kvStore_Get");
+      gets->push_back(seconds_since(start) * 1e6);
+      kvEntry_Destroy(e);
+    }
+    for (int i = 0; i < n; ++i) {
+      const std::string key = "rc." + std::to_string(rep) + "." + std::to_string(i);
+      const auto start = clock_type::now();
+      uint64_t revision = 0;
+      check(kvStore_Create(&revision, kv, key.c_str(), value.data(), static_cast<int>(value.size())), "kvStore_Create");
+      creates->push_back(seconds_since(start) * 1e6);
+    }
+    uint64_t revision = 0;
+    check(kvStore_Put(&revision, kv, "raw-update", value.data(), static_cast<int>(value.size())), "kvStore_Put");
+    for (int i = 0; i < n; ++i) {
+      const auto start = clock_type::now();
+      check(kvStore_Update(&revision, kv, "raw-update", value.data(), static_cast<int>(value.size()), revision),
+            "kvStore_Update");
+      updates->push_back(seconds_since(start) * 1e6);
+    }
+  }
+
+  void pipelined_throughput() {
+    const std::string scenario = "2 pipelined throughput";
+    auto s = side_.open("bench_pipe");
+    kv_ptr kv(raw_.bucket("bench_pipe"), &kvStore_Destroy);
+    const int total = scaled(20000, 2000);
+    const int raw_total = scaled(4000, 500);
+    const int keys = 1024;  // at least the deepest pipeline: each update worker owns one
+    populate(s, "g", keys);
+    const std::string value = encoded(make_flow("raw", settings_.flow_bytes));
+
+    for (int depth : {1, 16, 256, 1024}) {
+      const std::string d = " @" + std::to_string(depth);
+      for (int rep = 0; rep < settings_.reps; ++rep) {
+        // create
+        pipeline creates;
+        creates.total = depth == 1 ? total / 10 : total;
+        const std::string prefix = "c" + std::to_string(depth) + "." + std::to_string(rep);
+        creates.op = [&s, prefix, this](int, int i) -> asio::awaitable<std::optional<flowstore::error>> {
+          auto f = make_flow(prefix + "." + std::to_string(i), settings_.flow_bytes);
+          auto r = co_await s.create(std::move(f));
+          if (!r) co_return r.error();
+          co_return std::nullopt;
+        };
+        results.add(scenario, "store create" + d, "ops/s")
+            .samples.push_back(pipelined_ops_per_second(side_, creates, depth));
+
+        // get
+        pipeline gets;
+        gets.total = depth == 1 ? total / 10 : total;
+        gets.op = [&s](int, int i) -> asio::awaitable<std::optional<flowstore::error>> {
+          auto r = co_await s.get("g." + std::to_string(i % keys));
+          if (!r) co_return r.error();
+          co_return std::nullopt;
+        };
+        results.add(scenario, "store get" + d, "ops/s").samples.push_back(pipelined_ops_per_second(side_, gets, depth));
+
+        // update: each worker owns one flow, read once, then updated with what update returned
+        std::vector<std::optional<flowstore::flow>> owned(static_cast<std::size_t>(depth));
+        pipeline updates;
+        updates.total = depth == 1 ? total / 10 : total;
+        updates.op = [&s, &owned](int worker, int) -> asio::awaitable<std::optional<flowstore::error>> {
+          auto& mine = owned[static_cast<std::size_t>(worker)];
+          if (!mine) {
+            auto read = co_await s.get("g." + std::to_string(worker));
+            if (!read) co_return read.error();
+            mine = std::move(*read);
+          }
+          flowstore::flow f = std::move(*mine);
+          mine.reset();
+          auto r = co_await s.update(std::move(f));
+          if (!r) co_return r.error();
+          mine = std::move(*r);
+          co_return std::nullopt;
+        };
+        results.add(scenario, "store update" + d, "ops/s")
+            .samples.push_back(pipelined_ops_per_second(side_, updates, depth));
+
+        // raw js_PublishAsync of the same bytes to the same subjects: the pipeline limit
+        results.add(scenario, "raw js_PublishAsync" + d, "ops/s")
+            .samples.push_back(publish_async(value, depth, depth == 1 ? total / 10 : total, rep));
+      }
+    }
+    for (int rep = 0; rep < settings_.reps; ++rep) {
+      auto start = clock_type::now();
+      for (int i = 0; i < raw_total; ++i) {
+        kvEntry* e = nullptr;
+        check(kvStore_Get(&e, kv.get(), ("g." + std::to_string(i % keys)).c_str()), "kvStore_Get");
+        kvEntry_Destroy(e);
+      }
+      results.add(scenario, "raw sync kvStore_Get", "ops/s").samples.push_back(raw_total / seconds_since(start));
+      start = clock_type::now();
+      for (int i = 0; i < raw_total; ++i) {
+        uint64_t revision = 0;
+        const std::string key = "rsc." + std::to_string(rep) + "." + std::to_string(i);
+        check(kvStore_Create(&revision, kv.get(), key.c_str(), value.data(), static_cast<int>(value.size())),
+              "kvStore_Create");
+      }
+      results.add(scenario, "raw sync kvStore_Create", "ops/s").samples.push_back(raw_total / seconds_since(start));
+      uint64_t revision = 0;
+      check(kvStore_Put(&revision, kv.get(), "rsu", value.data(), static_cast<int>(value.size())), "kvStore_Put");
+      start = clock_type::now();
+      for (int i = 0; i < raw_total; ++i) {
+        check(kvStore_Update(&revision, kv.get(), "rsu", value.data(), static_cast<int>(value.size()), revision),
+              "kvStore_Update");
+      }
+      results.add(scenario, "raw sync kvStore_Update", "ops/s").samples.push_back(raw_total / seconds_since(start));
+    }
+    results.compare(scenario, "store create @256", "raw js_PublishAsync @256", std::nullopt, 0.5);
+    results.compare(scenario, "store get @256", "raw sync kvStore_Get", std::nullopt, 6.0);
+    results.compare(scenario, "store update @256", "raw sync kvStore_Update", std::nullopt, 4.0);
+    results.compare(scenario, "store create @1024", "raw js_PublishAsync @1024");
+    results.compare(scenario, "store get @1024", "raw sync kvStore_Get");
+  }
+
+  double publish_async(const std::string& value, int depth, int total, int rep) {
+    jsOptions options;
+    jsOptions_Init(&options);
+    options.PublishAsync.MaxPending = depth;
+    jsCtx* js = nullptr;
+    check(natsConnection_JetStream(&js, raw_.nc, &options), "jetstream");
+    const std::string prefix = "$KV.bench_pipe.pa" + std::to_string(depth) + "." + std::to_string(rep) + ".";
+    const auto start = clock_type::now();
+    for (int i = 0; i < total; ++i) {
+      const std::string subject = prefix + std::to_string(i);
+      check(js_PublishAsync(js, subject.c_str(), value.data(), static_cast<int>(value.size()), nullptr),
+            "js_PublishAsync");
+    }
+    jsPubOptions wait;
+    jsPubOptions_Init(&wait);
+    wait.MaxWait = 60000;
+    check(js_PublishAsyncComplete(js, &wait), "js_PublishAsyncComplete");
+    const double rate = total / seconds_since(start);
+    jsCtx_Destroy(js);
+    return rate;
+  }
+
+  void listing() {
+    for (int size : {scaled(1000, 200), scaled(10000, 1000)}) {
+      const std::string scenario = "3 list " + std::to_string(size);
+      const std::string bucket = "bench_list_" + std::to_string(size);
+      auto s = side_.open(bucket);
+      kv_ptr kv(raw_.bucket(bucket), &kvStore_Destroy);
+      populate(s, "l", size);
+      for (int rep = 0; rep < settings_.reps; ++rep) {
+        auto start = clock_type::now();
+        std::size_t listed = 0;
+        side_.run(list_into(s, &listed));
+        results.add(scenario, "store list()", "ms").samples.push_back(seconds_since(start) * 1e3);
+        if (listed != static_cast<std::size_t>(size)) fail("list returned " + std::to_string(listed));
+
+        start = clock_type::now();
+        kvKeysList keys;
+        check(kvStore_Keys(&keys, kv.get(), nullptr), "kvStore_Keys");
+        for (int i = 0; i < keys.Count; ++i) {
+          kvEntry* e = nullptr;
+          check(kvStore_Get(&e, kv.get(), keys.Keys[i]), "kvStore_Get");
+          kvEntry_Destroy(e);
+        }
+        kvKeysList_Destroy(&keys);
+        results.add(scenario, "raw keys + get", "ms").samples.push_back(seconds_since(start) * 1e3);
+
+        start = clock_type::now();
+        kvWatchOptions options;
+        kvWatchOptions_Init(&options);
+        options.IgnoreDeletes = true;
+        kvWatcher* w = nullptr;
+        check(kvStore_WatchAll(&w, kv.get(), &options), "kvStore_WatchAll");
+        int scanned = 0;
+        while (true) {
+          kvEntry* e = nullptr;
+          check(kvWatcher_Next(&e, w, 30000), "kvWatcher_Next");
+          if (e == nullptr) break;  // the end of the initial values
+          ++scanned;
+          kvEntry_Destroy(e);
+        }
+        kvWatcher_Destroy(w);
+        results.add(scenario, "raw ordered scan", "ms").samples.push_back(seconds_since(start) * 1e3);
+        if (scanned != size) fail("raw scan saw " + std::to_string(scanned));
+      }
+      results.compare(scenario, "store list()", "raw ordered scan",
+                      size >= 10000 ? std::optional<double>(1.2) : std::nullopt);
+      results.compare(scenario, "raw keys + get", "store list()", std::nullopt,
+                      size >= 10000 ? std::optional<double>(8.0) : std::nullopt);
+    }
+  }
+
+  asio::awaitable<void> list_into(flowstore::store s, std::size_t* count) {
+    auto listed = co_await s.list();
+    if (!listed) fail(listed.error().what());
+    *count = listed->flows.size();
+  }
+
+  void watching() {
+    const std::string scenario = "4 watch";
+    // Every revision must still be in the stream when the watcher reaches it: a bucket keeping
+    // 64 revisions per flow, and few enough updates per flow.
+    auto s = side_.open("bench_watch", 64);
+    const int total = scaled(20000, 2000);
+    const int flows = std::max(64, total / 32);
+    populate(s, "w", flows);
+    for (int rep = 0; rep < settings_.reps; ++rep) {
+      double writer_seconds = 0;
+      double watcher_seconds = 0;
+      std::size_t peak = 0;
+      side_.run(watch_round(s, flows, total, &writer_seconds, &watcher_seconds, &peak));
+      results.add(scenario, "watcher sees all", "ms").samples.push_back(watcher_seconds * 1e3);
+      results.add(scenario, "writer done", "ms").samples.push_back(writer_seconds * 1e3);
+      results.add(scenario, "peak buffered events", "events").samples.push_back(static_cast<double>(peak));
+    }
+    results.compare(scenario, "watcher sees all", "writer done", 1.5);
+  }
+
+  asio::awaitable<void> watch_round(flowstore::store s, int flows, int total, double* writer_seconds,
+                                    double* watcher_seconds, std::size_t* peak) {
+    flowstore::watch_options options;
+    options.start = flowstore::watch_start::updates_only;
+    flowstore::watcher w = s.watch(">", options);
+    auto marker = co_await w.next();
+    if (!marker) fail(marker.error().what());
+
+    // `writers` in flight; writer k owns flows k, k + writers, … and updates them in turn.
+    const int writers = std::min(256, flows);
+    std::vector<std::optional<flowstore::flow>> owned(static_cast<std::size_t>(flows));
+    std::vector<int> turns(static_cast<std::size_t>(writers));
+    pipeline writes;
+    writes.total = total;
+    writes.op = [&s, &owned, &turns, flows, writers](int worker,
+                                                     int) -> asio::awaitable<std::optional<flowstore::error>> {
+      const int owned_count = (flows - worker + writers - 1) / writers;
+      const int flow_index = worker + writers * (turns[static_cast<std::size_t>(worker)]++ % owned_count);
+      auto& mine = owned[static_cast<std::size_t>(flow_index)];
+      if (!mine) {
+        auto read = co_await s.get("w." + std::to_string(flow_index));
+        if (!read) co_return read.error();
+        mine = std::move(*read);
+      }
+      flowstore::flow f = std::move(*mine);
+      mine.reset();
+      auto r = co_await s.update(std::move(f));
+      if (!r) co_return r.error();
+      mine = std::move(*r);
+      co_return std::nullopt;
+    };
+    const auto start = clock_type::now();
+    bool writer_done = false;
+    asio::co_spawn(co_await asio::this_coro::executor, run_pipeline(&writes, writers), [&](std::exception_ptr) {
+      *writer_seconds = seconds_since(start);
+      writer_done = true;
+    });
+    int seen = 0;
+    while (seen < total) {
+      auto event = co_await w.next();
+      if (!event) fail(event.error().what());
+      if (event->type == flowstore::flow_event::kind::put) ++seen;
+    }
+    *watcher_seconds = seconds_since(start);
+    *peak = w.peak_buffered();
+    w.stop();
+    if (!writer_done) *writer_seconds = *watcher_seconds;  // both ended together
+    if (writes.failures != 0) fail("watch writer: " + writes.first_failure);
+  }
+
+  static std::size_t status_kb(const char* field) {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(field, 0) == 0) return std::stoul(line.substr(std::strlen(field)));
+    }
+    return 0;
+  }
+
+  void memory() {
+    const std::string scenario = "5 memory";
+    const int size = scaled(10000, 1000);
+    auto s = side_.open("bench_list_" + std::to_string(size));
+    for (int rep = 0; rep < settings_.reps; ++rep) {
+      const std::size_t before = status_kb("VmRSS:");
+      std::ofstream("/proc/self/clear_refs") << "5";  // resets the peak (VmHWM) to the current RSS
+      std::size_t json_bytes = 0;
+      side_.run(list_and_measure(s, &json_bytes));
+      const std::size_t peak = status_kb("VmHWM:");
+      results.add(scenario, "list peak RSS growth", "MB").samples.push_back(static_cast<double>(peak - before) / 1024);
+      results.add(scenario, "JSON of the listed flows", "MB")
+          .samples.push_back(static_cast<double>(json_bytes) / (1024 * 1024));
+    }
+    results.compare(scenario, "list peak RSS growth", "JSON of the listed flows");
+  }
+
+  asio::awaitable<void> list_and_measure(flowstore::store s, std::size_t* json_bytes) {
+    auto listed = co_await s.list();
+    if (!listed) fail(listed.error().what());
+    for (const auto& f : listed->flows) *json_bytes += flowstore::to_json(f).value().size();
+  }
+
+  settings settings_;
+  std::string url_;
+  raw_client raw_;
+  flowstore_side side_;
+};
+
+settings parse(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) fail(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--quick") {
+      s.quick = true;
+    } else if (arg == "--json") {
+      s.json_path = value();
+    } else if (arg == "--url") {
+      s.url = value();
+    } else if (arg == "--flow-bytes") {
+      s.flow_bytes = std::stoul(value());
+    } else if (arg == "--reps") {
+      s.reps = std::stoi(value());
+    } else {
+      std::cout
+          << "usage: flowstore-bench [--quick] [--json FILE] [--url nats://host:port] [--flow-bytes N] [--reps N]\n";
+      std::exit(arg == "--help" ? 0 : 1);
+    }
+  }
+  if (s.quick && s.reps == 5) s.reps = 2;
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const settings s = parse(argc, argv);
+    std::optional<flowstore::bench::throwaway_server> server;
+    std::string url = s.url;
+    std::string server_text = "given: " + url;
+    if (url.empty()) {
+      server.emplace();
+      url = server->url();
+      server_text = server->version() + " (file storage, loopback)";
+    }
+    std::cout << "flowstore-bench: " << server_text << ", flows of ~" << s.flow_bytes << " bytes, " << s.reps
+              << " repetitions" << (s.quick ? ", quick" : "") << '\n';
+    benchmark b(s, url);
+    b.run_all();
+    b.results.print(std::cout);
+    if (!s.json_path.empty()) {
+      std::ofstream(s.json_path) << json::serialize(b.results.to_json(s, server_text)) << '\n';
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "flowstore-bench: " << e.what() << '\n';
+    return 1;
+  }
+}
