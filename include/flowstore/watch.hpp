@@ -60,7 +60,10 @@ struct flow_event {
 /// A watch on a store's flows, made by store::watch(). Move-only; destroying it stops the watch.
 ///
 /// Events come in revision order, each once, also across reconnects and server restarts (the
-/// underlying ordered consumer resumes after the last revision delivered). The marker
+/// underlying ordered consumer resumes after the last revision delivered). A watcher that lags
+/// behind sees what the bucket still keeps: when a flow gets more updates than the bucket's
+/// history (store_options::history) before the watcher reaches them, the older ones are gone
+/// from the server and skipped; the latest revision of every flow always arrives. The marker
 /// initial_values_done comes exactly once, also for an empty bucket and in updates_only mode.
 ///
 /// Thread safety: use one watcher from one thread (or strand) at a time.

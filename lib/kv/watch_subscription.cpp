@@ -18,9 +18,6 @@ std::shared_ptr<watch_subscription> watch_subscription::start(const bucket& b, s
 watch_subscription::watch_subscription(std::string key_prefix, settings s, asio::any_io_executor executor)
     : prefix_(std::move(key_prefix)), settings_(std::move(s)), executor_(std::move(executor)) {
   if (settings_.capacity == 0) settings_.capacity = 1;
-  // Updates only: there are no initial values, so the marker comes first, before anything the
-  // consumer delivers once it exists.
-  if (settings_.policy == deliver_policy::new_only) push_marker_locked();
 }
 
 watch_subscription::~watch_subscription() {
@@ -63,8 +60,26 @@ void watch_subscription::subscribe(const bucket& b) {
     return;
   }
   natsSubscription_SetPendingLimits(sub, -1, -1);
-  connection_ = b.connection()->native();  // valid while the subscription lives: it holds a reference
   natsSubscription_SetOnCompleteCB(sub, &complete_callback, closure);
+
+  connection_ = b.connection()->native();  // valid while the subscription lives: it holds a reference
+  if (settings_.policy == deliver_policy::new_only) {
+    // The consumer exists now, so every later change will be delivered: the marker may go out
+    // (unless a first message already sent it ahead of itself).
+    std::lock_guard lock(mutex_);
+    if (!marker_done_) {
+      push_marker_locked();
+      wake_consumer_locked();
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      subscription_ = sub;
+      natsSubscription_Unsubscribe(sub);  // no consumer info for a watch already stopped
+      return;
+    }
+  }
 
   // Nothing pending at creation: the initial values are complete at once.
   std::optional<std::uint64_t> expected;
@@ -74,8 +89,11 @@ void watch_subscription::subscribe(const bucket& b) {
     expected = info->NumPending + info->Delivered.Consumer;
     // An updates-only consumer starts after the stream's last message. nats.c re-creates an
     // ordered consumer from the last delivered sequence + 1 after a reconnect, which is the
-    // stream's start when nothing was delivered yet: remember where "new" began.
-    if (settings_.policy == deliver_policy::new_only) start_after = info->Delivered.Stream;
+    // stream's start when nothing was delivered yet: remember where "new" began (only then;
+    // otherwise Delivered.Stream may cover messages still on their way to the callback).
+    if (settings_.policy == deliver_policy::new_only && info->Delivered.Consumer == 0) {
+      start_after = info->Delivered.Stream;
+    }
     jsConsumerInfo_Destroy(info);
   }
   if (settings_.policy == deliver_policy::new_only) expected = 0;
@@ -126,6 +144,8 @@ void watch_subscription::on_message(natsMsg* raw) {
   if (e->revision <= last_revision_) return;
   last_revision_ = e->revision;
 
+  // Updates only: a message may come before subscribe() returned; the marker goes first.
+  if (settings_.policy == deliver_policy::new_only && !marker_done_) push_marker_locked();
   const bool initial = !marker_done_;
   if (initial) ++initial_received_;
   if (!settings_.ignore_deletes || e->operation == entry_operation::put) {
