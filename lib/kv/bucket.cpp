@@ -4,13 +4,13 @@
 #include "model/message.hpp"
 #include "nats/blocking.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/system_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/system_executor.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -416,7 +416,7 @@ asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, sc
     natsSubscription_Destroy(sub);
     return 0;
   };
-  co_await run_blocking(std::move(cleanup_job));
+  co_await run_blocking(std::move(cleanup_job), teardown_strand());
 
   std::lock_guard lock(scan->mutex);
   scan->done = true;

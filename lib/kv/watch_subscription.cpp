@@ -268,7 +268,7 @@ void watch_subscription::stop() {
     // completion callback then releases the last reference nats.c holds.
     // Skipped while disconnected (the delete would wait out its timeout): closing the
     // connection ends the subscription too, and the server drops the idle consumer.
-    asio::post(blocking_pool(), [self = shared_from_this(), sub] {
+    asio::post(teardown_strand(), [self = shared_from_this(), sub] {
       if (natsConnection_Status(self->connection_) == NATS_CONN_STATUS_CONNECTED) natsSubscription_Unsubscribe(sub);
     });
   }

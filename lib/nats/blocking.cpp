@@ -16,13 +16,18 @@ struct library_runtime {
   }
   // Two threads: a slow connect or bucket call does not hold up a close or another open.
   asio::thread_pool pool{2};
+  teardown_executor teardown{asio::make_strand(pool.get_executor())};
 };
+
+library_runtime& runtime() {
+  static library_runtime instance;
+  return instance;
+}
 
 }  // namespace
 
-asio::thread_pool& blocking_pool() {
-  static library_runtime runtime;
-  return runtime.pool;
-}
+asio::thread_pool& blocking_pool() { return runtime().pool; }
+
+teardown_executor& teardown_strand() { return runtime().teardown; }
 
 }  // namespace flowstore::detail

@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -21,27 +22,34 @@ namespace asio = boost::asio;
 /// The library's threads for blocking calls, created on first use.
 asio::thread_pool& blocking_pool();
 
+/// One strand on the pool for tearing nats.c objects down (unsubscribing, closing): nats.c
+/// crashed when a subscription was unsubscribed while its connection was being closed on
+/// another thread, so those calls never overlap.
+using teardown_executor = asio::strand<asio::thread_pool::executor_type>;
+teardown_executor& teardown_strand();
+
 /// g++ 12 destroys a lambda twice when it is a temporary inside a co_await expression: name
 /// the lambda first (`auto job = [..]{..}; co_await run_blocking(std::move(job));`).
 ///
 /// Runs `f()` on the blocking pool; the awaiting coroutine resumes on its own executor with the
 /// result. The caller's executor keeps outstanding work meanwhile, so its run() does not return.
-template <class F>
-asio::awaitable<std::invoke_result_t<F&>> run_blocking(F f) {
+template <class F, class Executor = asio::thread_pool::executor_type>
+asio::awaitable<std::invoke_result_t<F&>> run_blocking(F f, Executor where = blocking_pool().get_executor()) {
   using result_type = std::invoke_result_t<F&>;
   auto work = std::make_shared<F>(std::move(f));
-  auto initiation = [work = std::move(work)](auto handler) mutable {
+  auto initiation = [work = std::move(work), where](auto handler) mutable {
     auto guard = asio::make_work_guard(asio::get_associated_executor(handler));
-    asio::post(blocking_pool(), [work = std::move(work), handler = std::move(handler), guard = std::move(guard)]() mutable {
+    asio::post(where, [work = std::move(work), handler = std::move(handler), guard = std::move(guard)]() mutable {
       result_type value = (*work)();
       // Release everything the job captured before completing: once the caller has resumed,
       // its objects (and its io_context) may be gone.
       work.reset();
       auto executor = guard.get_executor();
-      asio::post(executor, [handler = std::move(handler), value = std::move(value), guard = std::move(guard)]() mutable {
-        guard.reset();
-        std::move(handler)(std::move(value));
-      });
+      asio::post(executor,
+                 [handler = std::move(handler), value = std::move(value), guard = std::move(guard)]() mutable {
+                   guard.reset();
+                   std::move(handler)(std::move(value));
+                 });
     });
   };
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(result_type)>(std::move(initiation),

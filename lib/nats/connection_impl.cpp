@@ -65,7 +65,7 @@ connection_impl::connection_impl(asio::any_io_executor executor, connect_options
 
 connection_impl::~connection_impl() {
   anchor_->release_now();
-  asio::post(blocking_pool(), [resources = release_resources()]() mutable { shut_down(std::move(resources)); });
+  asio::post(teardown_strand(), [resources = release_resources()]() mutable { shut_down(std::move(resources)); });
 }
 
 connection_impl::nats_resources connection_impl::release_resources() {
@@ -285,9 +285,7 @@ void connection_impl::handle_reply(nats_message_ptr msg) {
   complete(token, {}, std::move(msg));
 }
 
-void connection_impl::cancel_request(std::uint64_t token) {
-  complete(token, errc::cancelled, nullptr);
-}
+void connection_impl::cancel_request(std::uint64_t token) { complete(token, errc::cancelled, nullptr); }
 
 void connection_impl::fail_all(errc code) {
   auto pending = std::move(pending_);
@@ -428,7 +426,7 @@ asio::awaitable<void> connection_impl::close() {
                            [&] { return hub->connection_closed && (!has_inbox || hub->inbox_complete); });
     return 0;
   };
-  co_await run_blocking(std::move(close_job));
+  co_await run_blocking(std::move(close_job), teardown_strand());
   auto announce_closed = [self](auto handler) {
     asio::dispatch(*self->strand_, [self, handler = std::move(handler)]() mutable {
       self->emit({connection_event::kind::closed, {}});
