@@ -309,6 +309,23 @@ double pipelined_ops_per_second(flowstore_side& side, pipeline& p, int depth) {
   return p.total / elapsed;
 }
 
+// Updates the flow held in `mine` (reading flow `id` first when empty) and keeps what update
+// returned, so the next update of it is one compare-and-set.
+asio::awaitable<std::optional<flowstore::error>> update_owned(flowstore::store& s, std::optional<flowstore::flow>& mine,
+                                                              std::string id) {
+  if (!mine) {
+    auto read = co_await s.get(std::move(id));
+    if (!read) co_return read.error();
+    mine = std::move(*read);
+  }
+  flowstore::flow f = std::move(*mine);
+  mine.reset();
+  auto r = co_await s.update(std::move(f));
+  if (!r) co_return r.error();
+  mine = std::move(*r);
+  co_return std::nullopt;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
@@ -487,18 +504,7 @@ class benchmark {
         pipeline updates;
         updates.total = depth == 1 ? total / 10 : total;
         updates.op = [&s, &owned](int worker, int) -> asio::awaitable<std::optional<flowstore::error>> {
-          auto& mine = owned[static_cast<std::size_t>(worker)];
-          if (!mine) {
-            auto read = co_await s.get("g." + std::to_string(worker));
-            if (!read) co_return read.error();
-            mine = std::move(*read);
-          }
-          flowstore::flow f = std::move(*mine);
-          mine.reset();
-          auto r = co_await s.update(std::move(f));
-          if (!r) co_return r.error();
-          mine = std::move(*r);
-          co_return std::nullopt;
+          co_return co_await update_owned(s, owned[static_cast<std::size_t>(worker)], "g." + std::to_string(worker));
         };
         results.add(scenario, "store update" + d, "ops/s")
             .samples.push_back(pipelined_ops_per_second(side_, updates, depth));
@@ -656,18 +662,8 @@ class benchmark {
                                                      int) -> asio::awaitable<std::optional<flowstore::error>> {
       const int owned_count = (flows - worker + writers - 1) / writers;
       const int flow_index = worker + writers * (turns[static_cast<std::size_t>(worker)]++ % owned_count);
-      auto& mine = owned[static_cast<std::size_t>(flow_index)];
-      if (!mine) {
-        auto read = co_await s.get("w." + std::to_string(flow_index));
-        if (!read) co_return read.error();
-        mine = std::move(*read);
-      }
-      flowstore::flow f = std::move(*mine);
-      mine.reset();
-      auto r = co_await s.update(std::move(f));
-      if (!r) co_return r.error();
-      mine = std::move(*r);
-      co_return std::nullopt;
+      co_return co_await update_owned(s, owned[static_cast<std::size_t>(flow_index)],
+                                      "w." + std::to_string(flow_index));
     };
     const auto start = clock_type::now();
     bool writer_done = false;
