@@ -31,8 +31,12 @@ result<std::string> to_json(const flow& f);
 /// for any field leaves its zero value, field names match case-insensitively when not exactly,
 /// unknown fields and unknown state/type strings are kept for re-encoding. Integers that fit
 /// 64 bits keep their exact value. Errors: errc::corrupt_data naming what is wrong (syntax,
-/// invalid UTF-8, wrong type, bad time, nesting deeper than max_json_depth).
+/// invalid UTF-8, wrong type, bad time, nesting deeper than max_json_depth, a duplicated object
+/// key, text after the document).
 result<flow> flow_from_json(std::string_view json);
+/// The same for a string literal (which would otherwise match both other overloads).
+inline result<flow> flow_from_json(const char* json) { return flow_from_json(std::string_view(json)); }
+/// Decodes an already parsed document (duplicated keys are no longer visible in it).
 result<flow> flow_from_json(const boost::json::value& json);
 
 /// Writes any JSON value the way Go writes an `any` holding it (map keys sorted, Go escaping

@@ -1,9 +1,9 @@
 #include <flowstore/json.hpp>
 
 #include "model/go_json_writer.hpp"
+#include "model/strict_json.hpp"
 
 #include <boost/json/parse.hpp>
-#include <boost/json/parse_options.hpp>
 
 #include <array>
 #include <limits>
@@ -410,12 +410,6 @@ class flow_decoder {
   error error_;
 };
 
-boost::json::parse_options parse_options() noexcept {
-  boost::json::parse_options options;
-  options.max_depth = max_json_depth;
-  return options;
-}
-
 }  // namespace
 
 result<std::string> to_json(const flow& f) {
@@ -427,12 +421,10 @@ result<std::string> to_json(const flow& f) {
 }
 
 result<flow> flow_from_json(std::string_view json) {
-  boost::json::error_code ec;
-  boost::json::value root = boost::json::parse(json, ec, {}, parse_options());
-  if (ec) {
-    return error{errc::corrupt_data, "not a flow document: invalid JSON: " + ec.message()};
-  }
-  return flow_decoder().decode(root);
+  std::string problem;
+  auto root = detail::parse_strict_json(json, max_json_depth, problem);
+  if (!root) return error{errc::corrupt_data, "not a flow document: " + problem};
+  return flow_decoder().decode(*root);
 }
 
 result<flow> flow_from_json(const boost::json::value& json) {

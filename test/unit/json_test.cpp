@@ -239,6 +239,16 @@ TEST_CASE("malformed documents are corrupt_data naming what is wrong", "[json]")
   require_corrupt("", "invalid JSON");
 }
 
+TEST_CASE("a duplicated key anywhere is corrupt_data even where Go keeps the last", "[json]") {
+  require_corrupt(R"({"id":"f","id":"g"})", "duplicated object key");
+  require_corrupt(R"({"id":"f","nodes":[{"id":"n","id":"m"}]})", "duplicated object key");
+  require_corrupt(R"({"id":"f","nodes":[{"id":"n","config":{"a":{"b":1,"b":2}}}]})", "duplicated object key");
+  // Keys equal only after unescaping are the same key.
+  require_corrupt(R"({"id":"f","i\u0064":"g"})", "duplicated object key");
+  // The same key in sibling objects is not a duplicate.
+  CHECK(flow_from_json(R"({"id":"f","nodes":[{"id":"a","config":{"k":1}},{"id":"b","config":{"k":2}}]})").has_value());
+}
+
 TEST_CASE("nesting is bounded on decode and encode", "[json]") {
   // Root, nodes array and node object take three levels; config fills the rest.
   CHECK(flow_from_json(nested_config(static_cast<int>(max_json_depth) - 3)).has_value());
