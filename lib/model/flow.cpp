@@ -1,4 +1,5 @@
 #include <flowstore/flow.hpp>
+#include <flowstore/json.hpp>
 
 #include "model/message.hpp"
 
@@ -6,6 +7,8 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 namespace flowstore {
 
@@ -95,6 +98,29 @@ bool plain_token(std::string_view token) noexcept {
   return true;
 }
 
+// A stored document holds a node's config three levels down (document, nodes array, node), so
+// deeper configs could be neither encoded nor decoded within max_json_depth.
+constexpr std::size_t max_config_depth = max_json_depth - 3;
+
+// Whether `config` nests deeper than max_config_depth (the config object itself is level 1).
+// Iterative, so a hostile depth costs no stack.
+bool config_too_deep(const boost::json::object& config) {
+  std::vector<std::pair<const boost::json::value*, std::size_t>> pending;
+  for (const auto& member : config) pending.emplace_back(&member.value(), 2);
+  while (!pending.empty()) {
+    const auto [v, depth] = pending.back();
+    pending.pop_back();
+    if (!v->is_structured()) continue;
+    if (depth > max_config_depth) return true;
+    if (const auto* object = v->if_object()) {
+      for (const auto& member : *object) pending.emplace_back(&member.value(), depth + 1);
+    } else {
+      for (const auto& element : v->get_array()) pending.emplace_back(&element, depth + 1);
+    }
+  }
+  return false;
+}
+
 std::string node_where(std::size_t index, const flow_node& n) {
   return "node[" + std::to_string(index) + "] " + quoted(n.id);
 }
@@ -151,6 +177,9 @@ std::vector<validation_problem> validation_problems(const flow& f) {
               "type " + quoted(n.unrecognized_type) + " is not one of input, processor, output, storage, gateway");
     }
     if (!std::isfinite(n.pos.x) || !std::isfinite(n.pos.y)) problem(where, "position must be finite");
+    if (config_too_deep(n.config)) {
+      problem(where, "config nests deeper than " + std::to_string(max_config_depth) + " levels");
+    }
   }
 
   std::unordered_map<std::string_view, std::size_t> connection_index;

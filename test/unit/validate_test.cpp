@@ -1,4 +1,5 @@
 #include <flowstore/flow.hpp>
+#include <flowstore/json.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -265,6 +266,26 @@ TEST_CASE("duplicate node id names both indices", "[validate]") {
   flow f = valid_flow();
   f.nodes.push_back(make_node("n1", "file", component_type::output, 650, 50));
   expect_one_problem(f, "node[2] 'n1'", "duplicate node id (also node[0])");
+}
+
+TEST_CASE("a config nesting deeper than a stored document can hold is a problem", "[validate]") {
+  // Document, nodes array and node take three levels of max_json_depth; the config the rest.
+  const std::size_t config_levels = flowstore::max_json_depth - 3;
+  auto nest = [](std::size_t levels) {
+    boost::json::object config;
+    boost::json::object* level = &config;
+    for (std::size_t i = 1; i < levels; ++i) level = &(*level)["k"].emplace_object();
+    return config;
+  };
+  flow f = valid_flow();
+  f.nodes[0].config = nest(config_levels);
+  CHECK(validation_problems(f).empty());
+  CHECK(to_json(f).has_value());
+
+  f.nodes[0].config = nest(config_levels + 1);
+  expect_one_problem(f, "node[0] 'n1'", "config nests deeper than " + std::to_string(config_levels) + " levels");
+  f.nodes[0].config = nest(5000);
+  expect_one_problem(f, "node[0] 'n1'", "config nests deeper than " + std::to_string(config_levels) + " levels");
 }
 
 TEST_CASE("non-finite node position", "[validate]") {
