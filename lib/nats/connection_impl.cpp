@@ -246,7 +246,7 @@ void connection_impl::start_request(outgoing_message message, std::chrono::milli
 
         auto slot = asio::get_associated_cancellation_slot(done.handler);
         const auto deadline = self->deadlines_.emplace(clock::now() + timeout, token);
-        self->pending_.emplace(token, pending_request{std::move(done), slot, deadline});
+        self->pending_.emplace(token, pending_request{std::move(done), slot, deadline, std::move(message.subject)});
         if (slot.is_connected()) {
           slot.assign([weak = self->weak_from_this(), strand = *self->strand_, token](asio::cancellation_type type) {
             if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
@@ -295,6 +295,25 @@ void connection_impl::fail_all(errc code) {
     if (request.slot.is_connected()) request.slot.clear();
     post_completion(std::move(request.done), code, nullptr);
   }
+}
+
+// The server answers a publish it does not permit with an asynchronous -ERR naming the subject
+// ("Permissions Violation for Publish to \"$KV.b.k\""), never with a reply: without this, the
+// request would wait for its timeout and look transient. The oldest request to that subject
+// is the one refused, since the server handles a connection's publishes in order.
+void connection_impl::fail_denied_publish(std::string_view violation) {
+  constexpr std::string_view marker = "Publish to \"";
+  const auto start = violation.find(marker);
+  if (start == std::string_view::npos) return;
+  const auto subject_begin = start + marker.size();
+  const auto subject_end = violation.find('"', subject_begin);
+  if (subject_end == std::string_view::npos) return;
+  const std::string_view subject = violation.substr(subject_begin, subject_end - subject_begin);
+  std::optional<std::uint64_t> oldest;
+  for (const auto& [token, request] : pending_) {
+    if (request.subject == subject && (!oldest || token < *oldest)) oldest = token;
+  }
+  if (oldest) complete(*oldest, errc::permission_denied, nullptr);
 }
 
 void connection_impl::arm_timer() {
@@ -380,9 +399,15 @@ void connection_impl::on_closed(natsConnection*, void* closure) {
   });
 }
 
-void connection_impl::on_async_error(natsConnection*, natsSubscription*, natsStatus status, void* closure) {
-  post_to_target(closure, [status](connection_impl& self) {
-    self.emit({connection_event::kind::error, natsStatus_GetText(status)});
+void connection_impl::on_async_error(natsConnection* nc, natsSubscription*, natsStatus status, void* closure) {
+  // The server's text (which names the subject) is kept as the connection's last error.
+  std::string text = natsStatus_GetText(status);
+  if (const char* last = nullptr; nc != nullptr && natsConnection_GetLastError(nc, &last) == status && last && *last) {
+    text = last;
+  }
+  post_to_target(closure, [status, text = std::move(text)](connection_impl& self) {
+    if (status == NATS_NOT_PERMITTED) self.fail_denied_publish(text);
+    self.emit({connection_event::kind::error, text});
   });
 }
 

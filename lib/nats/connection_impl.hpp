@@ -112,6 +112,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     completion done;
     asio::cancellation_slot slot;
     std::multimap<clock::time_point, std::uint64_t>::iterator deadline;
+    std::string subject;  // where it was published: a permissions violation names only that
   };
 
   result<void> connect_blocking();
@@ -129,6 +130,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void handle_reply(nats_message_ptr msg);
   void complete(std::uint64_t token, std::error_code ec, nats_message_ptr msg);
   void fail_all(errc code);
+  void fail_denied_publish(std::string_view violation);
   void cancel_request(std::uint64_t token);
   void arm_timer();
   void handle_timer();
