@@ -9,6 +9,7 @@
 #include <flowstore/watch.hpp>
 
 #include "support/async.hpp"
+#include "support/flowstore_client.hpp"
 #include "support/nats_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -67,121 +68,15 @@ using flowstore::flow_event;
 using flowstore::watch_start;
 using flowstore::test::nats_server;
 using flowstore::test::run_async;
+using namespace flowstore::test;
 using kind = flowstore::flow_event::kind;
 using clock_type = std::chrono::steady_clock;
-
-// ---------------------------------------------------------------------------------------------
-// Result assertions. Each takes a named result, never a co_await expression.
-
-template <class T>
-std::string outcome_text(const flowstore::result<T>& r) {
-  return r ? std::string("success") : r.error().what();
-}
-
-#define REQUIRE_OK(res)                          \
-  do {                                           \
-    const auto& req_ok_ = (res);                 \
-    INFO(#res << ": " << outcome_text(req_ok_)); \
-    REQUIRE(static_cast<bool>(req_ok_));         \
-  } while (false)
-
-#define REQUIRE_ERROR(res, expected)              \
-  do {                                            \
-    const auto& req_err_ = (res);                 \
-    INFO(#res << ": " << outcome_text(req_err_)); \
-    REQUIRE_FALSE(static_cast<bool>(req_err_));   \
-    REQUIRE(req_err_.error().code == (expected)); \
-  } while (false)
-
-#define CHECK_ERROR(res, expected)                            \
-  do {                                                        \
-    const auto& chk_err_ = (res);                             \
-    INFO(#res << ": " << outcome_text(chk_err_));             \
-    CHECK((!chk_err_ && chk_err_.error().code == (expected))); \
-  } while (false)
 
 std::string describe(const flow_event& e) {
   std::string text = Catch::StringMaker<kind>::convert(e.type) + " '" + e.id + "' rev " + std::to_string(e.revision);
   if (e.value) text += " v" + std::to_string(e.value->version);
   if (e.problem) text += " problem: " + e.problem->message;
   return text;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Raw nats.c, for writing documents behind the library's back.
-
-struct nats_deleter {
-  void operator()(natsConnection* p) const { natsConnection_Destroy(p); }
-  void operator()(jsCtx* p) const { jsCtx_Destroy(p); }
-  void operator()(kvStore* p) const { kvStore_Destroy(p); }
-};
-template <class T>
-using nats_ptr = std::unique_ptr<T, nats_deleter>;
-
-#define REQUIRE_NATS_OK(call)                                             \
-  do {                                                                    \
-    const natsStatus require_status_ = (call);                            \
-    INFO(#call << ": " << natsStatus_GetText(require_status_));           \
-    REQUIRE(require_status_ == NATS_OK);                                  \
-  } while (false)
-
-struct raw_client {
-  nats_ptr<natsConnection> nc;
-  nats_ptr<jsCtx> js;
-  nats_ptr<kvStore> kv;
-};
-
-raw_client raw_connect(const std::string& url, const std::string& bucket) {
-  raw_client c;
-  natsConnection* nc = nullptr;
-  REQUIRE_NATS_OK(natsConnection_ConnectTo(&nc, url.c_str()));
-  c.nc.reset(nc);
-  jsCtx* js = nullptr;
-  REQUIRE_NATS_OK(natsConnection_JetStream(&js, nc, nullptr));
-  c.js.reset(js);
-  kvStore* kv = nullptr;
-  REQUIRE_NATS_OK(js_KeyValue(&kv, js, bucket.c_str()));
-  c.kv.reset(kv);
-  return c;
-}
-
-std::uint64_t raw_put(kvStore* kv, const std::string& key, const std::string& value) {
-  std::uint64_t revision = 0;
-  REQUIRE_NATS_OK(kvStore_Put(&revision, kv, key.c_str(), value.data(), static_cast<int>(value.size())));
-  return revision;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Connections, stores, flows, events.
-
-flowstore::connect_options options_for(const nats_server& server) {
-  flowstore::connect_options options;
-  options.servers = {server.url()};
-  options.name = "flowstore-watch-tests";
-  return options;
-}
-
-asio::awaitable<flowstore::connection> connect_with(flowstore::connect_options options) {
-  const auto executor = co_await asio::this_coro::executor;
-  auto conn = co_await flowstore::connect(executor, std::move(options));
-  REQUIRE_OK(conn);
-  co_return std::move(conn).value();
-}
-
-asio::awaitable<flowstore::connection> connect_to(const nats_server& server) {
-  auto options = options_for(server);
-  co_return co_await connect_with(std::move(options));
-}
-
-asio::awaitable<flowstore::store> open_store(flowstore::connection& conn, flowstore::store_options options) {
-  auto opened = co_await flowstore::store::open(conn, std::move(options));
-  REQUIRE_OK(opened);
-  co_return std::move(opened).value();
-}
-
-asio::awaitable<flowstore::store> open_store(flowstore::connection& conn) {
-  flowstore::store_options options;
-  co_return co_await open_store(conn, std::move(options));
 }
 
 // A valid flow with one node.
