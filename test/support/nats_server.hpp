@@ -85,7 +85,8 @@ class nats_server {
   // SIGKILL and reap: a crash, nothing flushed beyond what the server already wrote.
   void kill();
   // Relaunch with the same port, config and storage, and wait until ready.
-  // Throws std::logic_error when already running.
+  // Throws std::logic_error when already running. The process gets SIGKILL when the thread
+  // that launched it ends (PR_SET_PDEATHSIG), so call it from a thread that outlives it.
   void start();
   void pause();   // SIGSTOP, returns once the process is stopped
   void resume();  // SIGCONT
