@@ -268,6 +268,7 @@ asio::awaitable<void> write_flow(flowstore::store s, std::string id, int target_
 struct watch_log {
   std::vector<std::pair<std::string, std::uint64_t>> events;  // (id, revision) of puts and deletes
   std::optional<std::string> error;
+  bool ready = false;  // the initial values are through: later writes all arrive as changes
   bool finished = false;
 };
 
@@ -279,7 +280,10 @@ asio::awaitable<void> collect(flowstore::watcher* w, std::string last_id, watch_
       log->error = event.error().what();
       co_return;
     }
-    if (event->type == kind::initial_values_done) continue;
+    if (event->type == kind::initial_values_done) {
+      log->ready = true;
+      continue;
+    }
     log->events.emplace_back(event->id, event->revision);
     if (event->id == last_id) {
       log->finished = true;
@@ -330,8 +334,27 @@ asio::awaitable<check_totals> check_nothing_lost(flowstore::store s, const load_
   }
   CHECK(ordered);
   CHECK(revisions.size() == log.events.size());
+  std::vector<std::uint64_t> missed;
   for (const auto& [id, writes] : st.acked) {
-    for (const auto& [revision, description] : writes) totals.seen_by_watcher += revisions.count(revision) ? 1 : 0;
+    for (const auto& [revision, description] : writes) {
+      if (revisions.count(revision)) {
+        ++totals.seen_by_watcher;
+      } else {
+        missed.push_back(revision);
+      }
+    }
+  }
+  if (!missed.empty()) {
+    std::sort(missed.begin(), missed.end());
+    std::ostringstream text;
+    for (const auto revision : missed) {
+      text << revision << " (watcher around it:";
+      for (const auto& [id, seen] : log.events) {
+        if (seen + 3 >= revision && seen <= revision + 3) text << ' ' << seen;
+      }
+      text << ") ";
+    }
+    UNSCOPED_INFO("acknowledged revisions the watcher missed: " << text.str());
   }
   CHECK(totals.seen_by_watcher == totals.acked);
   co_return totals;
@@ -372,6 +395,8 @@ TEST_CASE("fault: a server killed and restarted under load loses no acknowledged
         watch_log log;
         const auto executor = co_await asio::this_coro::executor;
         asio::co_spawn(executor, collect(&w, "zz-last", &log), asio::detached);
+        std::function<bool()> watcher_ready = [&] { return log.ready; };
+        co_await wait_until(std::move(watcher_ready), 30s, "the watcher's initial values");
 
         const int writers = 16;
         const int acks_per_writer = 40;
@@ -586,6 +611,8 @@ TEST_CASE("fault: a 3-node cluster loses a follower and then the stream leader w
         watch_log log;
         const auto executor = co_await asio::this_coro::executor;
         asio::co_spawn(executor, collect(&w, "zz-last", &log), asio::detached);
+        std::function<bool()> watcher_ready = [&] { return log.ready; };
+        co_await wait_until(std::move(watcher_ready), 30s, "the watcher's initial values");
 
         const int writers = 8;
         load_state st;
