@@ -26,6 +26,13 @@ void post_completion(connection_impl::completion done, std::error_code ec, nats_
   asio::post(done.executor, asio::append(std::move(done.handler), ec, std::move(msg)));
 }
 
+// From a strand handler (never from the initiating call): when the strand runs on the
+// caller's io_context thread, the awaiting coroutine resumes right here instead of after one
+// more trip through the io_context's queue.
+void dispatch_completion(connection_impl::completion done, std::error_code ec, nats_message_ptr msg) {
+  asio::dispatch(done.executor, asio::append(std::move(done.handler), ec, std::move(msg)));
+}
+
 std::string servers_for_message(const std::vector<std::string>& servers) {
   std::string text;
   for (const auto& url : servers) {
@@ -270,7 +277,7 @@ void connection_impl::complete(std::uint64_t token, std::error_code ec, nats_mes
   pending_.erase(it);
   deadlines_.erase(request.deadline);
   if (request.slot.is_connected()) request.slot.clear();
-  post_completion(std::move(request.done), ec, std::move(msg));
+  dispatch_completion(std::move(request.done), ec, std::move(msg));
 }
 
 void connection_impl::handle_reply(nats_message_ptr msg) {
