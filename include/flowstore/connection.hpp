@@ -22,75 +22,99 @@ namespace detail {
 class connection_impl;
 }
 
-/// TLS settings. TLS is used when `enabled` is set or a server URL has the `tls://` scheme.
+/// TLS settings. TLS is used when `enabled` is set or a server URL has the `tls://` scheme;
+/// setting a file here does not turn it on by itself. A failed TLS setup or handshake makes
+/// connect() fail with errc::configuration_error.
 struct tls_options {
-  bool enabled = false;
+  bool enabled = false;       ///< Use TLS with every server, whatever the URL scheme.
   std::string ca_file{};      ///< PEM file of the CAs that sign the server certificate.
   std::string cert_file{};    ///< PEM client certificate, for servers that verify clients.
   std::string key_file{};     ///< PEM private key of the client certificate.
   bool verify_server = true;  ///< Turn off only for tests: anybody could pose as the server.
 };
 
-/// What to do when the connection drops.
+/// What to do when the connection drops. While it is down, every operation fails at once with
+/// errc::disconnected (nothing is queued); watchers resume by themselves once it is back. When
+/// every attempt failed the connection closes: a connection_event::kind::closed event, and
+/// errc::closed from then on.
 struct reconnect_policy {
-  bool enabled = true;
+  bool enabled = true;                         ///< Reconnect at all; when false a drop closes the connection.
   std::chrono::milliseconds wait{2000};        ///< Between attempts to the same server.
   int max_attempts = 60;                       ///< Per server; -1 tries forever.
-  std::size_t buffer_bytes = 8 * 1024 * 1024;  ///< Publishes kept while reconnecting.
+  std::size_t buffer_bytes = 8 * 1024 * 1024;  ///< nats.c's buffer for publishes made while reconnecting.
 };
 
 /// Something that happened to the connection, delivered to connect_options::on_event.
 struct connection_event {
+  /// The kinds of event.
   enum class kind {
     disconnected,  ///< The connection dropped; operations in flight failed with errc::disconnected.
     reconnected,   ///< The connection is back; stores and watchers carry on.
     closed,        ///< The connection is closed for good; every operation now fails with errc::closed.
     error,         ///< An asynchronous error (for instance a permissions violation or a slow consumer).
   };
-  kind what;
-  std::string text;  ///< Details for `error`, and the server URL for `reconnected`.
+  kind what;         ///< What happened.
+  std::string text;  ///< Details for `error`, and the server URL (without credentials) for `reconnected`.
 };
 
-/// Settings for connect(). Secrets given here are never written into error messages.
+/// Settings for connect(): an aggregate, every member has a working default for a local server.
+/// Secrets given here are never written into error messages or events; URLs appear there
+/// with any `user:password@` replaced by `***@`.
 struct connect_options {
-  std::vector<std::string> servers{"nats://127.0.0.1:4222"};  ///< Tried in order.
-  std::string name = "flowstore";                             ///< Connection name shown by the server's monitoring.
+  /// Server URLs (`nats://host:port`, `tls://host:port`, optionally `nats://user:password@host`),
+  /// tried in order when connecting and when reconnecting; at least one.
+  std::vector<std::string> servers{"nats://127.0.0.1:4222"};
+  std::string name = "flowstore";  ///< Connection name shown by the server's monitoring.
 
-  std::string user{};  ///< User/password authentication.
-  std::string password{};
+  std::string user{};              ///< User/password authentication: the user…
+  std::string password{};          ///< …and the password.
   std::string token{};             ///< Token authentication.
   std::string credentials_file{};  ///< A `.creds` file (JWT and nkey seed) for decentralized auth.
   std::string nkey_public_key{};   ///< nkey authentication: the user's public key (`U…`)…
-  std::string nkey_seed_file{};    ///< …and the file holding its seed (`SU…`).
+  std::string nkey_seed_file{};    ///< …and the file holding its seed (`SU…`); nkey auth is used when this is set.
 
-  tls_options tls{};
+  tls_options tls{};  ///< TLS; see tls_options.
 
-  std::chrono::milliseconds connect_timeout{2000};  ///< Per server attempt.
-  reconnect_policy reconnect{};
-  std::chrono::milliseconds operation_timeout{5000};  ///< Default for every store operation.
+  std::chrono::milliseconds connect_timeout{2000};  ///< Per server attempt; must be positive.
+  reconnect_policy reconnect{};                     ///< What to do when the connection drops.
+  /// Default for every store operation (store_options::operation_timeout overrides it); must be
+  /// positive.
+  std::chrono::milliseconds operation_timeout{5000};
 
-  /// Called on the connection's strand for each event; must not block or throw.
+  /// Called for each connection_event on the connection's strand (of the executor given to
+  /// connect()); must not block or throw. Unset: events are dropped.
   std::function<void(const connection_event&)> on_event{};
 };
 
-/// A NATS connection. Cheap to move; stores and watchers opened on it share it, and it stays
-/// open until close() or until the last of them is destroyed.
+/// A NATS connection, made by connect(). Move-only and cheap to move; stores and watchers opened
+/// on it share it, and it stays open until close() or until it and the last of them are
+/// destroyed.
 ///
-/// Thread safety: distinct objects are independent; one object may be used from several
-/// threads only through its strand (the operations themselves are safe to start concurrently).
+/// - Executor: the executor given to connect() runs the connection's strand (reply matching,
+///   timeouts, connection events), so it must keep running while the connection is used.
+///   Operations resume on the executor of the coroutine that awaits them.
+/// - Lifetimes: a moved-from connection may only be destroyed, assigned to, closed (which does
+///   nothing) or asked is_connected() (false).
+/// - Thread safety: the const members and close() may be called from any thread, also
+///   concurrently; moving, assigning and destroying need exclusive access.
 class connection {
  public:
+  /// Takes over the connection; the source is left moved-from.
   connection(connection&&) noexcept;
+  /// Takes over the connection; the one held before is released (and closed when nothing else
+  /// uses it).
   connection& operator=(connection&&) noexcept;
+  /// Releases the connection: it closes, off the caller's thread, once no store or watcher uses it.
   ~connection();
 
-  /// The executor completions are delivered on (the one given to connect()).
+  /// The executor given to connect(), on which the connection's strand runs.
   asio::any_io_executor get_executor() const;
 
   /// True while connected (not while reconnecting or closed).
   bool is_connected() const;
 
-  /// The largest message the server accepts, in bytes.
+  /// The largest message the server accepts, in bytes (its `max_payload`, 1 MiB by default); a
+  /// flow whose document is larger is refused with errc::too_large before it is sent.
   std::int64_t max_payload() const;
 
   /// The default operation timeout from connect_options.
@@ -98,10 +122,15 @@ class connection {
 
   /// Closes the connection: every pending operation of every store and watcher on it ends with
   /// errc::closed, and the awaitable completes once no nats.c callback can touch it any more.
-  /// Closing twice is harmless. Never blocks the caller's executor.
+  ///
+  /// - Errors: none; closing twice is harmless. Later operations fail with errc::closed.
+  /// - Executor: nats.c's blocking close runs on a library thread, never on the caller's
+  ///   executor; the awaiting coroutine resumes on its own executor.
+  /// - Cancellation: not supported; the close always completes.
+  /// - Thread safety: may be called from any thread, also concurrently with operations.
   asio::awaitable<void> close();
 
-  /// For the library's own layers.
+  /// For the library's own layers; not part of the API.
   const std::shared_ptr<detail::connection_impl>& impl() const noexcept { return impl_; }
 
  private:
@@ -111,13 +140,23 @@ class connection {
   std::shared_ptr<detail::connection_impl> impl_;
 };
 
-/// Connects to the first reachable server of `options.servers`.
+/// Connects to the first reachable server of `options.servers`, trying them in order.
 ///
-/// nats.c connects synchronously; that runs on a library thread, never on `executor`, and the
-/// coroutine resumes on `executor`. Not cancellable while the attempt runs; bounded by
-/// connect_timeout per server.
-/// Errors: errc::invalid_argument (no servers, bad timeouts), errc::connection_failed (no server
-/// reachable), errc::authentication_failed, errc::configuration_error (TLS setup or handshake).
+/// nats.c connects synchronously; flowstore runs that on a library thread. Each server attempt
+/// is bounded by connect_options::connect_timeout. The connection's strand, timers and events
+/// run on `executor`.
+///
+/// - Errors: errc::invalid_argument (no server URL, a timeout that is not positive, options
+///   nats.c refuses), errc::connection_failed (no server reachable),
+///   errc::authentication_failed (credentials refused), errc::configuration_error (TLS setup
+///   failed, TLS handshake or certificate refused, TLS required by one side only); other
+///   nats.c failures (e.g. a credentials file that cannot be read) keep their nats.c status as
+///   a code of category "nats", which still compares equal to its condition.
+/// - Lifetimes: `options` is taken by value; nothing needs to outlive the call.
+/// - Executor: never blocks `executor` or the caller's executor; the awaiting coroutine resumes
+///   on its own executor.
+/// - Cancellation: not supported while an attempt runs.
+/// - Thread safety: may be called from any thread; connections are independent.
 asio::awaitable<result<connection>> connect(asio::any_io_executor executor, connect_options options);
 
 }  // namespace flowstore

@@ -10,9 +10,14 @@
 #include <system_error>
 #include <utility>
 
+/// Flows — visual dataflow graphs — kept in a NATS JetStream Key-Value bucket, with Asio
+/// coroutines to create, read, update, remove, list and watch them. Start with connect(),
+/// store::open() and the store class; errors are described in docs/errors.md.
 namespace flowstore {
 
-/// Error codes returned by flowstore. Each belongs to exactly one condition (see below).
+/// Error codes returned by flowstore. Each belongs to exactly one condition: values 1–99 are
+/// condition::invalid, 100–199 condition::transient, 200 and up condition::fatal. When each code
+/// arises and what to do about it: docs/errors.md.
 enum class errc {
   // --- invalid: the input is wrong; retrying the same call cannot help ---
   validation_failed = 1,  ///< The flow breaks one or more validation rules (all are listed).
@@ -51,47 +56,68 @@ enum class condition {
 
 }  // namespace flowstore
 
+/// Makes flowstore::errc convertible to std::error_code, so `ec == errc::conflict` compiles.
 template <>
 struct std::is_error_code_enum<flowstore::errc> : std::true_type {};
+/// Makes flowstore::condition a std::error_condition, so `ec == condition::transient` compiles.
 template <>
 struct std::is_error_condition_enum<flowstore::condition> : std::true_type {};
 
 namespace flowstore {
 
+/// The category of errc codes (name "flowstore"). Its default_error_condition() gives each
+/// code's condition. Thread-safe; the object lives for the whole program.
 const std::error_category& error_category() noexcept;
+/// The category of the three conditions (name "flowstore.condition"). A code of any category
+/// compares equal to the condition that condition_of() returns for it.
 const std::error_category& condition_category() noexcept;
 
+/// The std::error_code for an errc (found by argument-dependent lookup).
 std::error_code make_error_code(errc e) noexcept;
+/// The std::error_condition for a condition (found by argument-dependent lookup).
 std::error_condition make_error_condition(condition c) noexcept;
 
-/// The condition an error code belongs to; codes of foreign categories are classified
-/// by their own category's default_error_condition, and otherwise as fatal.
+/// The condition an error code belongs to. A code of another category (the library passes on
+/// nats.c statuses it has no errc for in a category named "nats") is classified by its own
+/// category's default_error_condition() when that names a flowstore condition, and as
+/// condition::fatal otherwise. Thread-safe.
 condition condition_of(const std::error_code& ec) noexcept;
 
 /// An error as the library reports it: a code to branch on, and a message for humans
 /// naming the operation and the flow. Text the server sent (which may echo user input)
-/// is kept apart in `server_text`.
+/// is kept apart in `server_text`. Neither ever holds a password, token or key.
 struct error {
+  /// What failed: an errc, or a nats.c status of category "nats". Compare it with an errc or
+  /// a condition.
   std::error_code code;
+  /// For humans: the operation and the flow id, then what went wrong, e.g.
+  /// `update flow 'x': conflict: expected version 1, current version 2`.
   std::string message;
+  /// What the server said, verbatim (e.g. `insufficient resources`); empty when it said nothing.
   std::string server_text;
 
+  /// An empty error (no code, no message).
   error() = default;
+  /// An error with a code of any category, a message and optionally the server's text.
   error(std::error_code c, std::string msg, std::string server = {})
       : code(c), message(std::move(msg)), server_text(std::move(server)) {}
+  /// An error with a flowstore code, a message and optionally the server's text.
   error(errc c, std::string msg, std::string server = {})
       : code(make_error_code(c)), message(std::move(msg)), server_text(std::move(server)) {}
 
   /// The message, followed by the server's text when there is any.
   std::string what() const;
 
+  /// True when the error's code is `c`.
   friend bool operator==(const error& e, errc c) noexcept { return e.code == c; }
+  /// True when the error's code belongs to condition `c`.
   friend bool operator==(const error& e, condition c) noexcept { return e.code == c; }
 };
 
 /// Thrown by result<T>::value() when the result holds an error.
 class exception : public std::system_error {
  public:
+  /// Carries the error's code; what() is the error's what().
   explicit exception(const error& e) : std::system_error(e.code, e.what()) {}
 };
 
@@ -117,24 +143,36 @@ struct throw_exception_policy : boost::outcome_v2::policy::base {
 };
 }  // namespace detail
 
-/// The return type of every fallible operation: a value, or an `error`. Test it with
-/// `if (r)`, read the value with `*r`, `r->` or `r.value()` (which throw flowstore::exception
-/// when it holds an error), and the error with `r.error()`.
+/// The Boost.Outcome result that result<T> extends: a T or a flowstore::error, whose value()
+/// throws flowstore::exception on an error and whose error() throws std::logic_error on a value.
 template <class T>
 using result_base = boost::outcome_v2::basic_result<T, error, detail::throw_exception_policy>;
 
+/// The return type of every fallible operation: a value, or an `error`. Test it with
+/// `if (r)`, read the value with `*r`, `r->` or `r.value()` (which throw flowstore::exception
+/// when it holds an error), and the error with `r.error()`.
+///
+/// Expected outcomes such as errc::not_found and errc::conflict are errors in the result, not
+/// exceptions: a retry loop branches on `r.error().code` without a try block.
 template <class T>
 class result : public result_base<T> {
  public:
   using result_base<T>::result_base;
 
+  /// The value; throws flowstore::exception when the result holds an error.
   T& operator*() & { return this->value(); }
+  /// The value; throws flowstore::exception when the result holds an error.
   const T& operator*() const& { return this->value(); }
+  /// The value, moved out; throws flowstore::exception when the result holds an error.
   T&& operator*() && { return std::move(*this).value(); }
+  /// The value's members; throws flowstore::exception when the result holds an error.
   T* operator->() { return &this->value(); }
+  /// The value's members; throws flowstore::exception when the result holds an error.
   const T* operator->() const { return &this->value(); }
 };
 
+/// The result of an operation that returns nothing on success: test it with `if (r)`, read the
+/// error with `r.error()`; `r.value()` throws flowstore::exception when it holds an error.
 template <>
 class result<void> : public result_base<void> {
  public:

@@ -22,117 +22,201 @@ namespace detail {
 class store_impl;
 }
 
-/// Where the bucket keeps its data.
+/// Where the bucket keeps its data: `file` on disk (survives server restarts), `memory` in memory
+/// only (lost when the servers holding it stop).
 enum class storage_type { file, memory };
 
-/// Settings for store::open(). The bucket settings apply when the store creates the bucket;
-/// an existing bucket is used as it is.
+/// Settings for store::open(): an aggregate with the Go package's defaults. The bucket settings
+/// (history, replicas, storage, description) apply when the store creates the bucket; an
+/// existing bucket is used as it is.
 struct store_options {
+  /// The KV bucket (stream `KV_<bucket>`): 1 or more of `[A-Za-z0-9_-]`. The Go package uses
+  /// "semstreams_flows".
   std::string bucket = "semstreams_flows";
-  int history = 10;  ///< Revisions kept per flow (1–64).
-  int replicas = 1;  ///< Copies in a cluster (1–5).
-  storage_type storage = storage_type::file;
+  int history = 10;                           ///< Revisions kept per flow (1–64).
+  int replicas = 1;                           ///< Copies in a cluster (1–5; at most the number of servers).
+  storage_type storage = storage_type::file;  ///< Where the servers keep the bucket.
+  /// The stream's description, shown by stream info.
   std::string description = "Visual flow definitions and metadata";
   bool create_bucket = true;  ///< Create the bucket when it does not exist.
-  /// Per-operation timeout; the connection's operation_timeout when unset.
+  /// Bound on each request to the server; the connection's operation_timeout when unset. Must
+  /// be positive.
   std::optional<std::chrono::milliseconds> operation_timeout{};
 };
 
 /// A flow that list() could not decode.
 struct list_failure {
-  std::string id;
-  error problem;  ///< errc::corrupt_data, naming the id.
+  std::string id;  ///< The flow's id (its KV key).
+  error problem;   ///< errc::corrupt_data, naming the id, the revision and what is wrong.
 };
 
 /// The result of list(): every flow that decoded, sorted by id, and the ids that did not.
 struct list_result {
-  std::vector<flow> flows;
-  std::vector<list_failure> failures;
+  std::vector<flow> flows;             ///< The live flows, sorted by id, each with its revision.
+  std::vector<list_failure> failures;  ///< Stored documents that are not flows, sorted by id.
 };
 
-/// What a revision in a flow's history did.
+/// What a revision in a flow's history did: `put` (create or update), `deleted` (remove) or
+/// `purged` (a purge by another client, which also dropped the older revisions).
 enum class revision_operation { put, deleted, purged };
 
 /// One retained revision of a flow.
 struct flow_revision {
-  std::uint64_t revision = 0;
-  revision_operation operation = revision_operation::put;
-  timestamp time;  ///< When the server stored it.
+  std::uint64_t revision = 0;                              ///< The KV revision (stream sequence).
+  revision_operation operation = revision_operation::put;  ///< What the revision did.
+  timestamp time;                                          ///< When the server stored it.
   /// The flow, for puts; an errc::corrupt_data error when the stored document is not a flow.
   std::optional<result<flow>> content{};
 };
 
-/// A store of flows in one KV bucket. Cheap to copy; copies share the bucket binding and the
-/// connection. Every operation is a coroutine that resumes on the awaiting coroutine's
-/// executor; none blocks it. Operations may run concurrently (thousands may be in flight).
+/// A store of flows in one KV bucket, made by store::open(). Cheap to copy; copies share the
+/// bucket binding and the connection.
 ///
-/// Timeouts: each operation fails with errc::timeout after the store's operation timeout.
-/// Cancellation: every operation supports terminal and partial cancellation (for instance
-/// `co_await (store.get(id) || timer.async_wait(use_awaitable))`); it then completes promptly
-/// with errc::cancelled. A cancelled or timed-out write may still have been applied.
+/// What holds for every operation (each one's own comment adds the rest):
+/// - Executor: an operation is a coroutine that resumes on the executor of the coroutine
+///   awaiting it, and never blocks it: the calls nats.c offers only synchronously (binding the
+///   bucket, setting up and removing a consumer) run on a library thread. The connection's
+///   executor must keep running.
+/// - Timeouts: each request to the server fails with errc::timeout after operation_timeout();
+///   update() and remove() make up to three requests, each with its own bound.
+/// - Cancellation: the requests of create(), get(), update() and remove() support terminal and
+///   partial cancellation (for instance racing the operation against a timer with the `||`
+///   awaitable operator); the operation then completes promptly with errc::cancelled and a
+///   late reply is dropped. A cancelled or timed-out write may still have been applied by the
+///   server: read before retrying when it matters.
+/// - Lifetimes: arguments are taken by value (an awaitable starts lazily, so a reference could
+///   dangle). The store object must stay alive until its operations complete (they are member
+///   coroutines); copies are cheap.
+/// - Thread safety: operations may run concurrently — thousands in flight on one connection,
+///   also from coroutines on different threads; assigning or destroying a store needs exclusive
+///   access to that object.
+/// - Transport errors: any operation that talks to the server may also fail with
+///   errc::timeout, errc::disconnected, errc::no_responders, errc::jetstream_unavailable,
+///   errc::closed, errc::cancelled, errc::permission_denied, errc::server_error or
+///   errc::protocol_error (docs/errors.md says when).
 class store {
  public:
   /// Binds to the bucket `options.bucket` on `conn`, creating it when missing (with the KV
-  /// stream settings the NATS clients use). Works with buckets made by other clients; detects
-  /// whether the bucket supports direct get. Bucket administration is synchronous in nats.c
-  /// and runs on a library thread, never on the caller's executor.
-  /// Errors: errc::invalid_argument (bad name, history, replicas), errc::configuration_error
-  /// (the stream is not a KV bucket, or the server refused its settings), transport errors.
+  /// stream settings the NATS clients use). Works with buckets made by other clients, with
+  /// their settings; detects whether the bucket supports direct get and reads a replicated
+  /// bucket through its stream leader.
+  ///
+  /// - Errors: errc::invalid_argument (bad bucket name, history, replicas or timeout),
+  ///   errc::closed (the connection is closed), errc::configuration_error (the bucket does not
+  ///   exist and create_bucket is false, the stream is not a KV bucket, or the server refused
+  ///   the bucket's settings, e.g. more replicas than servers), errc::jetstream_unavailable,
+  ///   errc::timeout and the other transport errors.
+  /// - Lifetimes: `conn` is a reference and must stay alive until the awaitable completes; the
+  ///   store then shares the connection and no longer needs the `conn` object.
+  /// - Executor: the bucket calls run on a library thread; resumes on the awaiting
+  ///   coroutine's executor.
+  /// - Cancellation: not supported.
+  /// - Thread safety: may be called from any thread, also several times on one connection.
   static asio::awaitable<result<store>> open(connection& conn, store_options options);
-  /// open() with the default store_options.
+  /// open() with the default store_options: the bucket "semstreams_flows".
   static asio::awaitable<result<store>> open(connection& conn);
 
-  /// Stores a new flow: validates it, sets version 1, created_at = updated_at = last_modified =
-  /// now, runtime state not_deployed when unset. A flow removed earlier can be created again.
-  /// Returns the stored flow with its revision.
-  /// Errors: errc::validation_failed, errc::already_exists, errc::too_large, errc::encode_failed,
-  /// transport errors.
+  /// Stores a new flow and returns it as stored, with its revision.
+  ///
+  /// Sets version 1, created_at = updated_at = last_modified = now and, when unset, the
+  /// runtime state not_deployed; then validates and writes only if no live flow has that id (a
+  /// flow removed earlier can be created again). The given version and audit times are ignored.
+  ///
+  /// - Errors: errc::invalid_id (checked before anything is sent), errc::validation_failed,
+  ///   errc::encode_failed, errc::too_large (checked before sending), errc::already_exists
+  ///   (also when another writer created it concurrently), transport errors.
+  /// - Lifetimes, executor, thread safety: as for every store operation (see store).
+  /// - Cancellation: terminal and partial; a cancelled create may still have been applied.
   asio::awaitable<result<flow>> create(flow f);
 
-  /// Reads a flow. Errors: errc::invalid_id (checked before anything is sent),
-  /// errc::not_found (never written or removed), errc::corrupt_data, transport errors.
+  /// Reads the current revision of a flow.
+  ///
+  /// - Errors: errc::invalid_id (checked before anything is sent), errc::not_found (never
+  ///   written, or removed), errc::corrupt_data (the stored document is not a flow; the message
+  ///   names the revision), transport errors.
+  /// - Lifetimes, executor, thread safety: as for every store operation (see store).
+  /// - Cancellation: terminal and partial.
   asio::awaitable<result<flow>> get(std::string id);
 
   /// Replaces a flow if nobody changed it since it was read: an atomic compare-and-set on the
-  /// KV revision, so of several writers holding the same version exactly one succeeds.
-  /// A flow read from this store carries its revision and costs one round trip; otherwise the
-  /// current revision is read first and the versions compared. On success the version is
-  /// incremented and updated_at = last_modified = now; created_at and created_by are kept from
-  /// the stored flow when the given flow has them empty.
-  /// Errors: errc::validation_failed, errc::not_found, errc::conflict (the message says the
-  /// expected and current version), errc::too_large, errc::encode_failed, transport errors.
+  /// KV revision, so of several writers holding the same version exactly one succeeds. Returns
+  /// the flow as stored, with its new revision.
+  ///
+  /// A flow read from this store carries its revision and created_at, and costs one round
+  /// trip. Otherwise the stored flow is read first: its version must equal `f.version`, and its
+  /// created_at and created_by fill in empty ones. On success the version is incremented and
+  /// updated_at = last_modified = now. The runtime state is not defaulted: it must be set.
+  ///
+  /// - Errors: errc::invalid_id (checked before anything is sent), errc::validation_failed,
+  ///   errc::not_found (never written, or removed meanwhile), errc::conflict (the message says
+  ///   the expected and the current version), errc::corrupt_data (the stored document is not
+  ///   a flow), errc::encode_failed, errc::too_large, transport errors.
+  /// - Lifetimes, executor, thread safety: as for every store operation (see store).
+  /// - Cancellation: terminal and partial; a cancelled update may still have been applied.
   asio::awaitable<result<flow>> update(flow f);
 
-  /// Removes a flow with a delete marker, checked against the revision just read so that a
-  /// flow re-created in between is not removed. Errors: errc::invalid_id, errc::not_found,
-  /// errc::conflict, transport errors.
+  /// Removes a flow: reads its current revision, then writes a delete marker checked against
+  /// that revision, so that a flow re-created in between is not removed. The flow's earlier
+  /// revisions stay in history() until the bucket's history limit drops them.
+  ///
+  /// - Errors: errc::invalid_id (checked before anything is sent), errc::not_found (never
+  ///   written, or already removed), errc::conflict (the flow changed while removing it),
+  ///   transport errors.
+  /// - Lifetimes, executor, thread safety: as for every store operation (see store).
+  /// - Cancellation: terminal and partial; a cancelled remove may still have been applied.
   asio::awaitable<result<void>> remove(std::string id);
 
-  /// Removes a flow only if its current version is `expected_version`.
-  /// Errors: as remove(), and errc::conflict when the version differs.
+  /// Removes a flow only if its current version is `expected_version`; otherwise as remove().
+  ///
+  /// - Errors: as remove(); errc::conflict also when the version differs, errc::corrupt_data
+  ///   when the stored document is not a flow (its version cannot be read).
+  /// - Lifetimes, executor, thread safety: as for every store operation (see store).
+  /// - Cancellation: terminal and partial; a cancelled remove may still have been applied.
   asio::awaitable<result<void>> remove(std::string id, std::int64_t expected_version);
 
-  /// Every flow in one pass over the bucket (not one request per flow). Removed flows are
-  /// skipped; a document that does not decode is reported in list_result::failures and does not
-  /// hide the others. An empty bucket gives an empty list. Flows are sorted by id.
+  /// Every flow in one pass over the bucket (one ordered consumer, not one request per flow).
+  /// Removed flows are skipped; a document that does not decode is reported in
+  /// list_result::failures and does not hide the others. An empty bucket gives an empty list.
+  ///
+  /// - Errors: transport errors only; errc::timeout when no message arrives for a whole
+  ///   operation timeout.
+  /// - Lifetimes, executor, thread safety: as for every store operation (see store).
+  /// - Cancellation: terminal cancellation while the flows arrive ends the scan with
+  ///   errc::cancelled. Setting the consumer up is a blocking nats.c call that is not
+  ///   interrupted; a cancellation that arrives during it may go unnoticed.
   asio::awaitable<result<list_result>> list();
 
-  /// The retained revisions of one flow, oldest first. Errors: errc::invalid_id,
-  /// errc::not_found when the flow has no revisions at all, transport errors.
+  /// The retained revisions of one flow, oldest first: puts with their flow, deletions and
+  /// purges. The bucket keeps store_options::history revisions per flow.
+  ///
+  /// - Errors: errc::invalid_id (checked before anything is sent), errc::not_found when the id
+  ///   has no revisions at all, transport errors. A revision whose document is not a flow holds
+  ///   errc::corrupt_data in flow_revision::content; the others are still returned.
+  /// - Lifetimes, executor, thread safety: as for every store operation (see store).
+  /// - Cancellation: as for list().
   asio::awaitable<result<std::vector<flow_revision>>> history(std::string id);
 
-  /// Watches the flows whose ids match `pattern` (a flow id, or a KV pattern such as `team.*`
-  /// or `>`). Starts at once; see watcher. An invalid pattern is refused before anything is
-  /// sent: the first next() returns errc::invalid_id.
+  /// Watches the flows whose ids match a pattern and returns the watcher to read events from.
+  ///
+  /// The pattern is a flow id, or a KV pattern such as `team.*` or `>` (everything). Not a
+  /// coroutine: the watch starts at once (its consumer is set up on a library thread) and
+  /// events wait in the watcher's buffer for watcher::next().
+  ///
+  /// - Errors: reported by watcher::next(): errc::invalid_id for an invalid pattern (refused
+  ///   before anything is sent), or the error that made setting up the consumer fail.
+  /// - Lifetimes: arguments are taken by value; the watcher does not need the store object.
+  /// - Executor: next() resumes on the executor of the coroutine awaiting it.
+  /// - Thread safety: may be called from any thread, any number of times.
   watcher watch(std::string pattern = ">", watch_options options = {});
 
   /// The bucket's name.
   const std::string& bucket() const noexcept;
 
-  /// The operation timeout in force.
+  /// The bound on each request in force: store_options::operation_timeout, else the
+  /// connection's.
   std::chrono::milliseconds operation_timeout() const noexcept;
 
-  /// For the library's own layers.
+  /// For the library's own layers; not part of the API.
   const std::shared_ptr<detail::store_impl>& impl() const noexcept { return impl_; }
 
  private:

@@ -20,13 +20,16 @@ class timestamp {
   /// Unix seconds of Go's zero time.
   static constexpr std::int64_t zero_unix_seconds = -62135596800;
 
+  /// Go's zero time, 0001-01-01T00:00:00Z.
   constexpr timestamp() noexcept = default;
 
   /// The current time of the system clock.
   static timestamp now() noexcept;
 
-  /// From Unix seconds and a nanosecond part; `nanoseconds` outside 0..999'999'999 carries over.
-  /// The sum must stay within the range of int64 seconds.
+  /// From Unix seconds and a nanosecond part.
+  ///
+  /// A nanosecond part below zero or above 999'999'999 carries over into the seconds; the sum
+  /// must stay within the range of int64 seconds.
   static constexpr timestamp from_unix(std::int64_t seconds, std::int64_t nanoseconds = 0) noexcept {
     timestamp t;
     t.seconds_ = seconds + nanoseconds / 1'000'000'000;
@@ -39,6 +42,7 @@ class timestamp {
     return t;
   }
 
+  /// From a system_clock time point (always representable).
   static timestamp from_time_point(std::chrono::system_clock::time_point tp) noexcept;
 
   /// The time as a system_clock time point, or nullopt when it lies outside its range
@@ -56,10 +60,14 @@ class timestamp {
   /// True when the year lies in 0000–9999, the range Go can write in JSON.
   bool json_representable() const noexcept;
 
+  /// Whole seconds since the Unix epoch (negative before 1970).
   constexpr std::int64_t unix_seconds() const noexcept { return seconds_; }
+  /// The nanoseconds within the second, 0 to 999'999'999.
   constexpr std::uint32_t nanoseconds() const noexcept { return nanos_; }
+  /// True for Go's zero time, the default: "not set" for the audit times.
   constexpr bool is_zero() const noexcept { return seconds_ == zero_unix_seconds && nanos_ == 0; }
 
+  /// Chronological order; equal when seconds and nanoseconds are.
   friend constexpr auto operator<=>(const timestamp&, const timestamp&) noexcept = default;
 
  private:
