@@ -271,8 +271,8 @@ asio::awaitable<result<std::optional<entry>>> bucket::get(std::string key, std::
 namespace {
 
 // Shared between a scan's coroutine and its subscription's callbacks (nats.c threads). The
-// callbacks only append to `entries` under the mutex and wake the coroutine when a batch is
-// ready or the scan is done; the coroutine takes the batch and works on it meanwhile. The subscription's closure keeps it alive until nats.c's last callback,
+// callbacks only append to `entries` under the mutex and signal completion; the coroutine
+// decodes afterwards. The subscription's closure keeps it alive until nats.c's last callback,
 // which may come after the io_context is gone: so it holds no Asio I/O object.
 struct scan_state {
   struct waiter {
@@ -281,10 +281,6 @@ struct scan_state {
   };
 
   explicit scan_state(std::string key_prefix) : prefix(std::move(key_prefix)) {}
-
-  // Entries that make a batch worth waking the coroutine for: small enough that its work
-  // overlaps the transfer, large enough that the wake-ups cost little.
-  static constexpr std::size_t batch_size = 256;
 
   // Under the mutex.
   void finish(std::optional<error> failure_found = std::nullopt) {
@@ -308,7 +304,7 @@ struct scan_state {
           asio::any_io_executor executor = asio::get_associated_executor(handler, asio::system_executor());
           auto slot = asio::get_associated_cancellation_slot(handler);
           std::lock_guard lock(self->mutex);
-          if (self->done || self->entries.size() >= batch_size) return asio::post(executor, std::move(handler));
+          if (self->done) return asio::post(executor, std::move(handler));
           if (slot.is_connected()) {
             slot.assign([weak = std::weak_ptr<scan_state>(self)](asio::cancellation_type) {
               if (auto s = weak.lock()) {
@@ -343,11 +339,7 @@ void on_scan_message(natsConnection*, natsSubscription*, natsMsg* raw, void* clo
   if (!e) return scan.finish(std::move(e).error());
   scan.entries.push_back(std::move(e).value());
   ++scan.received;
-  if (pending == 0 || (scan.expected && scan.received >= *scan.expected)) {
-    scan.finish();
-  } else if (scan.entries.size() >= scan_state::batch_size) {
-    scan.wake();
-  }
+  if (pending == 0 || (scan.expected && scan.received >= *scan.expected)) scan.finish();
 }
 
 void on_scan_complete(void* closure) { delete static_cast<std::shared_ptr<scan_state>*>(closure); }
@@ -355,21 +347,6 @@ void on_scan_complete(void* closure) { delete static_cast<std::shared_ptr<scan_s
 }  // namespace
 
 asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, scan_mode mode, std::string what) {
-  auto entries = std::make_shared<std::vector<entry>>();
-  scan_consumer collect = [entries](std::vector<entry>& batch) {
-    if (entries->empty()) {
-      entries->swap(batch);
-    } else {
-      entries->insert(entries->end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
-    }
-  };
-  auto scanned = co_await scan_batches(std::move(pattern), mode, std::move(what), std::move(collect));
-  if (!scanned) co_return std::move(scanned).error();
-  co_return std::move(*entries);
-}
-
-asio::awaitable<result<std::uint64_t>> bucket::scan_batches(std::string pattern, scan_mode mode, std::string what,
-                                                            scan_consumer consume) {
   const auto executor = co_await asio::this_coro::executor;
   auto scan = std::make_shared<scan_state>(state_->prefix);
   const std::string subject = state_->prefix + pattern;
@@ -406,26 +383,17 @@ asio::awaitable<result<std::uint64_t>> bucket::scan_batches(std::string pattern,
   auto subscribed = co_await run_blocking(std::move(subscribe_job));
   if (!subscribed) co_return std::move(subscribed).error();
 
-  // Wait for the last message, consuming batches meanwhile; time out only when nothing
-  // arrives for a whole timeout.
+  // Wait for the last message; time out only when nothing arrives for a whole timeout.
   asio::steady_timer timer(executor);
   std::uint64_t seen = 0;
   std::optional<error> outcome;
-  std::vector<entry> batch;
   while (true) {
     timer.expires_after(state_->config.timeout);
     co_await (scan->async_wait_done(scan, asio::use_awaitable) || timer.async_wait(use_tuple));
-    bool done = false;
     {
       std::lock_guard lock(scan->mutex);
-      done = scan->done;
-      if (!scan->failure) batch.swap(scan->entries);
+      if (scan->done) break;
     }
-    if (!batch.empty()) {
-      consume(batch);
-      batch.clear();
-    }
-    if (done) break;
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
       outcome = error{errc::cancelled, what + ": cancelled"};
       break;
@@ -454,7 +422,7 @@ asio::awaitable<result<std::uint64_t>> bucket::scan_batches(std::string pattern,
   scan->done = true;
   if (outcome) co_return std::move(*outcome);
   if (scan->failure) co_return std::move(*scan->failure);
-  co_return scan->received;
+  co_return std::move(scan->entries);
 }
 
 }  // namespace flowstore::detail::kv

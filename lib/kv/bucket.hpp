@@ -11,7 +11,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,15 +76,6 @@ class bucket {
 
   /// Entries of the keys matching `pattern`, in stream order, read in one pass.
   asio::awaitable<result<std::vector<entry>>> scan(std::string pattern, scan_mode mode, std::string what);
-
-  /// Receives a scan's entries in stream order, a batch at a time, on the scanning coroutine's
-  /// executor while later entries are still arriving.
-  using scan_consumer = std::function<void(std::vector<entry>& batch)>;
-
-  /// The same scan, handing batches to `consume` as they arrive, so that the caller's work on
-  /// them overlaps the transfer of the rest. Returns the number of entries.
-  asio::awaitable<result<std::uint64_t>> scan_batches(std::string pattern, scan_mode mode, std::string what,
-                                                      scan_consumer consume);
 
  private:
   struct state;

@@ -180,26 +180,19 @@ asio::awaitable<result<void>> store::remove(std::string id, std::int64_t expecte
 
 asio::awaitable<result<list_result>> store::list() {
   const std::string what = "list flows in bucket " + quoted(impl_->bucket.name());
-  // Decoded batch by batch while the rest is still arriving.
-  auto listed_ptr = std::make_shared<list_result>();
-  detail::kv::bucket::scan_consumer decode_batch = [listed_ptr](std::vector<entry>& batch) {
-    for (entry& e : batch) {
-      if (e.operation != entry_operation::put) continue;
-      auto decoded = flow_from_json(e.value);
-      if (decoded) {
-        decoded->revision = e.revision;
-        listed_ptr->flows.push_back(std::move(decoded).value());
-      } else {
-        // The message is built only for the rare failure: list decodes thousands of flows.
-        auto problem = decode_entry(e, describe("list", e.key)).error();
-        listed_ptr->failures.push_back({std::move(e.key), std::move(problem)});
-      }
+  auto entries = co_await impl_->bucket.scan(">", detail::kv::scan_mode::last_per_key, what);
+  if (!entries) co_return std::move(entries).error();
+  list_result listed;
+  listed.flows.reserve(entries->size());
+  for (entry& e : *entries) {
+    if (e.operation != entry_operation::put) continue;
+    auto decoded = decode_entry(e, describe("list", e.key));
+    if (decoded) {
+      listed.flows.push_back(std::move(decoded).value());
+    } else {
+      listed.failures.push_back({std::move(e.key), std::move(decoded).error()});
     }
-  };
-  auto scanned = co_await impl_->bucket.scan_batches(">", detail::kv::scan_mode::last_per_key, what,
-                                                     std::move(decode_batch));
-  if (!scanned) co_return std::move(scanned).error();
-  list_result listed = std::move(*listed_ptr);
+  }
   std::sort(listed.flows.begin(), listed.flows.end(), [](const flow& a, const flow& b) { return a.id < b.id; });
   std::sort(listed.failures.begin(), listed.failures.end(),
             [](const list_failure& a, const list_failure& b) { return a.id < b.id; });
