@@ -24,12 +24,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -512,6 +514,9 @@ class benchmark {
         // raw js_PublishAsync of the same bytes to the same subjects: the pipeline limit
         results.add(scenario, "raw js_PublishAsync" + d, "ops/s")
             .samples.push_back(publish_async(value, depth, depth == 1 ? total / 10 : total, rep));
+        // raw direct-get requests of the same keys, `depth` in flight: the pipeline limit for reads
+        results.add(scenario, "raw async direct get" + d, "ops/s")
+            .samples.push_back(direct_get_async(depth, depth == 1 ? total / 10 : total, keys));
       }
     }
     for (int rep = 0; rep < settings_.reps; ++rep) {
@@ -544,6 +549,56 @@ class benchmark {
     results.compare(scenario, "store update @256", "raw sync kvStore_Update", std::nullopt, 4.0);
     results.compare(scenario, "store create @1024", "raw js_PublishAsync @1024");
     results.compare(scenario, "store get @1024", "raw sync kvStore_Get");
+    results.compare(scenario, "store get @256", "raw async direct get @256");
+    results.compare(scenario, "raw async direct get @256", "raw sync kvStore_Get");
+  }
+
+  // Replies of direct_get_async, counted on nats.c's delivery thread.
+  struct reply_counter {
+    std::mutex mutex;
+    std::condition_variable changed;
+    int received = 0;
+  };
+
+  static void count_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    natsMsg_Destroy(msg);
+    auto* counter = static_cast<reply_counter*>(closure);
+    std::lock_guard lock(counter->mutex);
+    ++counter->received;
+    counter->changed.notify_one();
+  }
+
+  // Direct gets of "g.N" published as requests with `depth` in flight, replies to one wildcard
+  // inbox subscription; nothing decoded. What nats.c and the server do for pipelined reads.
+  double direct_get_async(int depth, int total, int keys) {
+    reply_counter counter;
+    natsInbox* inbox = nullptr;
+    check(natsInbox_Create(&inbox), "natsInbox_Create");
+    const std::string reply_prefix = std::string(inbox) + ".";
+    natsInbox_Destroy(inbox);
+    natsSubscription* sub = nullptr;
+    check(natsConnection_Subscribe(&sub, raw_.nc, (reply_prefix + "*").c_str(), &count_reply, &counter),
+          "natsConnection_Subscribe");
+    check(natsSubscription_SetPendingLimits(sub, -1, -1), "natsSubscription_SetPendingLimits");
+    const auto start = clock_type::now();
+    for (int i = 0; i < total; ++i) {
+      {
+        std::unique_lock lock(counter.mutex);
+        counter.changed.wait(lock, [&] { return i - counter.received < depth; });
+      }
+      const std::string subject = "$JS.API.DIRECT.GET.KV_bench_pipe.$KV.bench_pipe.g." + std::to_string(i % keys);
+      const std::string reply = reply_prefix + std::to_string(i);
+      check(natsConnection_PublishRequest(raw_.nc, subject.c_str(), reply.c_str(), nullptr, 0),
+            "natsConnection_PublishRequest");
+    }
+    {
+      std::unique_lock lock(counter.mutex);
+      counter.changed.wait(lock, [&] { return counter.received == total; });
+    }
+    const double rate = total / seconds_since(start);
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+    return rate;
   }
 
   double publish_async(const std::string& value, int depth, int total, int rep) {
