@@ -362,8 +362,25 @@ void post_to_target(void* closure, F f) {
 }  // namespace
 
 void connection_impl::on_inbox_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  post_to_target(closure,
-                 [m = nats_message_ptr(msg)](connection_impl& self) mutable { self.handle_reply(std::move(m)); });
+  nats_message_ptr reply(msg);
+  auto* hub = static_cast<callback_hub*>(closure);
+  std::lock_guard lock(hub->mutex);
+  if (hub->target == nullptr) return;
+  hub->replies.push_back(std::move(reply));
+  if (hub->replies.size() > 1) return;  // a drain is already on its way
+  asio::post(hub->target->strand(), [weak = hub->target->weak_from_this()] {
+    if (auto self = weak.lock()) self->drain_replies();
+  });
+}
+
+void connection_impl::drain_replies() {
+  // Swapping with the emptied vector of the last drain keeps both allocations in use.
+  {
+    std::lock_guard lock(hub_->mutex);
+    draining_.swap(hub_->replies);
+  }
+  for (auto& reply : draining_) handle_reply(std::move(reply));
+  draining_.clear();
 }
 
 void connection_impl::on_inbox_complete(void* closure) {

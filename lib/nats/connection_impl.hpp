@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace flowstore::detail {
 
@@ -54,6 +55,9 @@ struct callback_hub {
   std::condition_variable finished;
   bool inbox_complete = false;
   bool connection_closed = false;
+  // Replies waiting for the strand. One drain is posted when the first arrives, so a burst of
+  // replies costs one trip through the io_context, not one each.
+  std::vector<nats_message_ptr> replies;
 };
 
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
@@ -128,6 +132,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   // Strand only.
   void handle_reply(nats_message_ptr msg);
+  void drain_replies();
   void complete(std::uint64_t token, std::error_code ec, nats_message_ptr msg);
   void fail_all(errc code);
   void fail_denied_publish(std::string_view violation);
@@ -157,6 +162,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // Strand only.
   std::uint64_t next_token_ = 1;
   std::unordered_map<std::uint64_t, pending_request> pending_;
+  std::vector<nats_message_ptr> draining_;  // replies being handled by drain_replies()
   std::multimap<clock::time_point, std::uint64_t> deadlines_;
   std::optional<asio::steady_timer> timer_;
   std::shared_ptr<io_anchor> anchor_;
