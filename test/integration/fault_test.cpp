@@ -296,6 +296,7 @@ struct check_totals {
   int acked = 0;
   int found = 0;
   int seen_by_watcher = 0;
+  int stale_scans = 0;  // history scans that missed acknowledged revisions and were retried
 };
 
 // Every acknowledged write is in its flow's history with its content; the watcher saw each
@@ -303,22 +304,32 @@ struct check_totals {
 asio::awaitable<check_totals> check_nothing_lost(flowstore::store s, const load_state& st, const watch_log& log) {
   check_totals totals;
   for (const auto& [id, writes] : st.acked) {
-    std::optional<flowstore::result<std::vector<flowstore::flow_revision>>> history;
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      history = co_await s.history(id);
-      if (*history || history->error().code != condition::transient) break;
+    // On a replicated bucket right after a node came back, a scan (history, list) has been seen
+    // to return an older view for a while: its ephemeral consumer can be served by a replica
+    // that is still catching up. Such stale scans are counted and retried, not hidden.
+    int found = 0;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto history = co_await s.history(id);
+      if (!history && history.error().code != condition::transient && history.error().code != errc::not_found) {
+        REQUIRE_OK(history);
+      }
+      found = 0;
+      if (history) {
+        std::map<std::uint64_t, std::string> stored;
+        for (const auto& revision : *history) {
+          if (revision.content && *revision.content) stored[revision.revision] = (*revision.content)->description;
+        }
+        for (const auto& [revision, description] : writes) {
+          const auto it = stored.find(revision);
+          if (it != stored.end() && it->second == description) ++found;
+        }
+      }
+      if (found == static_cast<int>(writes.size())) break;
+      ++totals.stale_scans;
       co_await pause_for(50ms);
     }
-    REQUIRE_OK(*history);
-    std::map<std::uint64_t, std::string> stored;
-    for (const auto& revision : **history) {
-      if (revision.content && *revision.content) stored[revision.revision] = (*revision.content)->description;
-    }
-    for (const auto& [revision, description] : writes) {
-      ++totals.acked;
-      const auto it = stored.find(revision);
-      if (it != stored.end() && it->second == description) ++totals.found;
-    }
+    totals.acked += static_cast<int>(writes.size());
+    totals.found += found;
   }
   CHECK(totals.found == totals.acked);
 
@@ -641,7 +652,9 @@ TEST_CASE("fault: a 3-node cluster loses a follower and then the stream leader w
         std::cout << "[fault] cluster: " << totals.acked << " writes acknowledged, " << totals.found
                   << " found afterwards; " << summary.total << " operations, " << summary.failures
                   << " failures (all transient or a retry's conflict); watcher: " << totals.seen_by_watcher << " of "
-                  << totals.acked << " acknowledged revisions seen, none twice" << std::endl;
+                  << totals.acked
+                  << " acknowledged revisions seen, none twice; stale history scans retried: " << totals.stale_scans
+                  << std::endl;
         check_operations(st, summary);
         w.stop();
       },
