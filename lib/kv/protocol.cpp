@@ -5,6 +5,7 @@
 
 #include <array>
 #include <charconv>
+#include <limits>
 
 namespace flowstore::detail::kv {
 
@@ -49,17 +50,22 @@ std::error_code code_for_api_error(const api_error& e) noexcept {
 
 namespace {
 
+// An int member, 0 when absent or out of range: a truncated 4294977367 must not read as 10071.
+int read_int(const boost::json::object& o, std::string_view name) noexcept {
+  const auto* v = o.if_contains(name);
+  if (v == nullptr || !v->is_int64()) return 0;
+  const std::int64_t value = v->get_int64();
+  if (value < std::numeric_limits<int>::min() || value > std::numeric_limits<int>::max()) return 0;
+  return static_cast<int>(value);
+}
+
 std::optional<api_error> read_api_error(const boost::json::object& root) {
   const auto* error = root.if_contains("error");
   if (error == nullptr || !error->is_object()) return std::nullopt;
   api_error e;
   const auto& o = error->get_object();
-  if (const auto* code = o.if_contains("code"); code != nullptr && code->is_int64()) {
-    e.code = static_cast<int>(code->get_int64());
-  }
-  if (const auto* err_code = o.if_contains("err_code"); err_code != nullptr && err_code->is_int64()) {
-    e.err_code = static_cast<int>(err_code->get_int64());
-  }
+  e.code = read_int(o, "code");
+  e.err_code = read_int(o, "err_code");
   if (const auto* description = o.if_contains("description"); description != nullptr && description->is_string()) {
     e.description = std::string(description->get_string());
   }

@@ -121,6 +121,10 @@ bool go_json_writer::number(double v) {
   // at least 1e21, and then with a one-digit negative exponent where possible ("1e-7").
   const double magnitude = std::fabs(v);
   const bool scientific = magnitude != 0 && (magnitude < 1e-6 || magnitude >= 1e21);
+  if (!scientific && magnitude >= 0x1p53) {
+    large_integer(v);
+    return true;
+  }
   char buffer[400];
   const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v,
                                        scientific ? std::chars_format::scientific : std::chars_format::fixed);
@@ -132,6 +136,25 @@ bool go_json_writer::number(double v) {
   }
   out_.append(buffer, length);
   return true;
+}
+
+void go_json_writer::large_integer(double v) {
+  // Every double from 2^53 up is an integer. libstdc++'s fixed format writes its exact value
+  // (123456789012345683968); Go writes the shortest digits that read back as the same double,
+  // padded with zeros (123456789012345680000).
+  char buffer[32];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, std::fabs(v), std::chars_format::scientific);
+  const std::string_view text(buffer, static_cast<std::size_t>(end - buffer));  // d.ddde+XX
+  const std::size_t e = text.find('e');
+  int exponent = 0;
+  std::from_chars(text.data() + e + 2, text.data() + text.size(), exponent);  // after "e+"
+  if (v < 0) out_.push_back('-');
+  out_.push_back(text[0]);
+  const std::string_view fraction = e > 2 ? text.substr(2, e - 2) : std::string_view();
+  out_.append(fraction);
+  // At least 2^53 means an exponent of 15 or more, and the shortest digits of an integer
+  // are never more than its own digits.
+  out_.append(static_cast<std::size_t>(exponent) - fraction.size(), '0');
 }
 
 bool go_json_writer::value(const boost::json::value& v, std::size_t depth_left) {

@@ -35,6 +35,9 @@ class go_json_writer {
   void raw(char c) { out_.push_back(c); }
 
  private:
+  // A double of at least 2^53 (and below 1e21) in Go's fixed format.
+  void large_integer(double v);
+
   std::string& out_;
 };
 

@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 
 #include <array>
+#include <cmath>
 #include <limits>
 #include <string>
 #include <utility>
@@ -375,6 +376,11 @@ class flow_decoder {
       out = v.get_int64();
       return true;
     }
+    // The parser keeps "-0" as the double -0 for the sake of floats; as an integer it is 0.
+    if (v.is_double() && v.get_double() == 0 && std::signbit(v.get_double())) {
+      out = 0;
+      return true;
+    }
     if (v.is_uint64() || v.is_double()) return failure_bool(path, "expected a 64-bit integer");
     return type_error(path, "an integer", v);
   }
@@ -442,8 +448,13 @@ result<std::string> to_go_json(const boost::json::value& v) {
 }
 
 void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const flow& f) {
-  // One encoder for both paths: the Go-compatible text, parsed back into a value.
-  out = boost::json::parse(to_json(f).value());
+  // One encoder for both paths: the Go-compatible text, parsed back into a value by the
+  // decoder's parser (Boost's default stops at depth 32 and turns "-0" into the integer 0).
+  const std::string text = to_json(f).value();
+  std::string problem;
+  auto parsed = detail::parse_strict_json(text, max_json_depth, problem);
+  if (!parsed) throw exception(error{errc::encode_failed, "encode flow: " + problem});
+  out = std::move(*parsed);
 }
 
 flow tag_invoke(boost::json::value_to_tag<flow>, const boost::json::value& v) {

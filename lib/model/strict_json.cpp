@@ -4,7 +4,12 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/value_stack.hpp>
 
+#include <charconv>
+#include <cmath>
 #include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace flowstore::detail {
@@ -24,6 +29,16 @@ struct counting_handler {
 
   json::value_stack stack;
   std::size_t members_in_text = 0;
+  bool number_out_of_range = false;
+  std::string number_parts;  // the start of a number that arrives in parts
+
+  // The whole text of the number whose last part is `last`; call once per number.
+  std::string_view number_text(json::string_view last) {
+    if (number_parts.empty()) return {last.data(), last.size()};
+    number_parts.append(last.data(), last.size());
+    return number_parts;
+  }
+  void end_number() { number_parts.clear(); }
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
@@ -54,17 +69,49 @@ struct counting_handler {
     stack.push_key(s);
     return true;
   }
-  bool on_number_part(json::string_view, json::error_code&) { return true; }
-  bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
-    stack.push_int64(i);
+  bool on_number_part(json::string_view s, json::error_code&) {
+    number_parts.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(std::int64_t i, json::string_view s, json::error_code&) {
+    // Go reads "-0" as the float64 -0 and writes it back as "-0"; Boost makes it the integer 0.
+    if (i == 0 && number_text(s).starts_with('-')) {
+      stack.push_double(-0.0);
+    } else {
+      stack.push_int64(i);
+    }
+    end_number();
     return true;
   }
   bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
     stack.push_uint64(u);
+    end_number();
     return true;
   }
-  bool on_double(double d, json::string_view, json::error_code&) {
-    stack.push_double(d);
+  bool on_double(double d, json::string_view s, json::error_code& ec) {
+    // Boost's conversion is not always correctly rounded ("-9.223372036823457e+30" becomes
+    // the double below), so a number would not read back as the double written for it;
+    // from_chars rounds correctly, as Go does.
+    const std::string_view text = number_text(s);
+    double exact = 0;
+    const auto [end, parse_ec] = std::from_chars(text.data(), text.data() + text.size(), exact);
+    const bool negative = text.starts_with('-');
+    const bool parsed_whole = parse_ec == std::errc() && end == text.data() + text.size();
+    end_number();
+    if (parse_ec == std::errc::result_out_of_range) {
+      if (std::fabs(d) < 1) {
+        exact = negative ? -0.0 : 0.0;  // underflow: Go reads it as zero too
+      } else {
+        // Beyond the double range (1e400): Boost makes it infinite, which no encoder can
+        // write back; Go refuses it.
+        number_out_of_range = true;
+        ec = json::error::exponent_overflow;
+        return false;
+      }
+    } else if (!parsed_whole) {
+      exact = d;  // not expected for text the parser accepted as a number
+    }
+    stack.push_double(exact);
     return true;
   }
   bool on_bool(bool b, json::error_code&) {
@@ -111,7 +158,8 @@ std::optional<boost::json::value> parse_strict_json(std::string_view text, std::
   json::error_code ec;
   const std::size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
   if (ec) {
-    problem = "invalid JSON: " + ec.message();
+    problem = parser.handler().number_out_of_range ? "invalid JSON: a number is outside the range of a double"
+                                                   : "invalid JSON: " + ec.message();
     return std::nullopt;
   }
   if (consumed != text.size()) {

@@ -1,6 +1,8 @@
 // JSON parsing that refuses what Boost.JSON would silently accept: duplicated object keys
-// (Boost keeps the last one, which would hide a corrupt or tampered document) and text after
-// the document.
+// (Boost keeps the last one, which would hide a corrupt or tampered document), text after
+// the document, and numbers beyond the range of a double (Boost makes them infinite). Like
+// Go, it reads "-0" as the double -0, so that it is written back as "-0", and rounds every
+// other non-integer number correctly (Boost 1.81 may be off by one unit in the last place).
 #pragma once
 
 #include <boost/json/value.hpp>

@@ -209,6 +209,44 @@ TEST_CASE("numbers are written in Go's float format", "[json]") {
   CHECK(written(-0.0) == "-0");
 }
 
+TEST_CASE("doubles from 2^53 up are written as Go writes them: shortest digits then zeros", "[json]") {
+  flow f;
+  f.nodes.push_back({});
+  f.nodes[0].config = {{"a", 1.2345678901234568e20}, {"b", 0x1p60}, {"c", -0x1p53}, {"d", 9.999999999999999e20}};
+  CHECK_THAT(encode(f), Catch::Contains(R"("config":{"a":123456789012345680000,"b":1152921504606847000,)"
+                                        R"("c":-9007199254740992,"d":999999999999999900000})"));
+}
+
+TEST_CASE("numbers decode to the doubles Go reads and encode back unchanged", "[json]") {
+  // Found by fuzzing: each of these encoded to text that decoded to another value.
+  SECTION("negative zero stays negative zero, and is 0 as an integer") {
+    const flow f = decode(R"({"version":-0,"nodes":[{"position":{"x":-0,"y":-0.0},"config":{"a":-0,"b":[-0.0]}}]})");
+    CHECK(f.version == 0);
+    CHECK(std::signbit(f.nodes[0].pos.x));
+    CHECK(std::signbit(f.nodes[0].pos.y));
+    CHECK(std::signbit(f.nodes[0].config.at("a").as_double()));
+    const std::string out = encode(f);
+    CHECK_THAT(out, Catch::Contains(R"("position":{"x":-0,"y":-0},"config":{"a":-0,"b":[-0]})"));
+    CHECK(encode(decode(out)) == out);
+  }
+  SECTION("non-integers are rounded correctly, so Go's text reads back as itself") {
+    const std::string go_text = R"({"id":"f","name":"","version":0,"nodes":[{"id":"n","component":"","type":"",)"
+                                R"("name":"","position":{"x":-9.223372036823457e+30,"y":0.1},"config":{"a":)"
+                                R"(123456789012345680000,"b":-9.223372036823457e+30}}],"connections":[],)"
+                                R"("runtime_state":"","created_at":"0001-01-01T00:00:00Z",)"
+                                R"("updated_at":"0001-01-01T00:00:00Z","last_modified":"0001-01-01T00:00:00Z"})";
+    CHECK(encode(decode(go_text)) == go_text);
+    const flow long_digits = decode(R"({"nodes":[{"config":{"a":-9223372036823456789012345678901}}]})");
+    CHECK(long_digits.nodes[0].config.at("a").as_double() == -9.223372036823457e+30);
+  }
+  SECTION("numbers beyond the double range are corrupt, below it zero") {
+    require_corrupt(R"({"nodes":[{"config":{"a":1e400}}]})", "a number is outside the range of a double");
+    require_corrupt(R"({"nodes":[{"position":{"x":-1e309,"y":0}}]})", "outside the range of a double");
+    const flow tiny = decode(R"({"nodes":[{"config":{"a":1e-400,"b":-1e-400,"c":5e-324}}]})");
+    CHECK_THAT(encode(tiny), Catch::Contains(R"("config":{"a":0,"b":-0,"c":5e-324})"));
+  }
+}
+
 TEST_CASE("strings are escaped as Go escapes them", "[json]") {
   flow f;
   f.id = std::string("a\x01\b\f\n\r\t\"\\<>&\xe2\x80\xa8\xe2\x80\xa9 \xc3\xa9") + std::string("\xff\xc0\x80");
@@ -323,6 +361,20 @@ TEST_CASE("Boost.JSON conversions use the same encoding and decoding", "[json]")
   auto tried = boost::json::try_value_to<flow>(bad);
   REQUIRE(tried.has_error());
   CHECK(tried.error() == errc::corrupt_data);
+}
+
+TEST_CASE("Boost.JSON conversion of a flow with a deep config", "[json]") {
+  // Found by fuzzing: value_from parsed the encoded text with Boost's default depth limit
+  // (32) and threw for a config any deeper.
+  flow f;
+  f.nodes.push_back({});
+  boost::json::object* level = &f.nodes[0].config;
+  for (int i = 0; i < 100; ++i) level = &(*level)["k"].emplace_object();
+  (*level)["zero"] = -0.0;
+  boost::json::value v;
+  REQUIRE_NOTHROW(v = boost::json::value_from(f));
+  const flow back = boost::json::value_to<flow>(v);
+  CHECK(encode(back) == encode(f));
 }
 
 TEST_CASE("to_go_json writes any value with sorted keys", "[json]") {

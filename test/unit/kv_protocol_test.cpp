@@ -41,6 +41,19 @@ TEST_CASE("a wrong-last-sequence reply is an API error with the current revision
   CHECK_FALSE(current_revision_from(api_error{400, 10071, "wrong last sequence"}).has_value());
 }
 
+TEST_CASE("an API error code that does not fit an int is no code at all", "[kv]") {
+  // Found by fuzzing: 4294977367 is 10071 + 2^32 and was truncated to wrong-last-sequence.
+  auto reply = parse_publish_reply(R"({"error":{"code":4294967696,"err_code":4294977367,"description":"x: 3"}})");
+  REQUIRE(reply.has_value());
+  REQUIRE(reply->error.has_value());
+  CHECK(reply->error->code == 0);
+  CHECK(reply->error->err_code == 0);
+  CHECK(code_for_api_error(*reply->error) == errc::server_error);
+  auto negative = parse_publish_reply(R"({"error":{"code":-1,"err_code":-2147483649}})");
+  CHECK(negative->error->code == -1);
+  CHECK(negative->error->err_code == 0);
+}
+
 TEST_CASE("malformed publish replies are protocol errors", "[kv]") {
   for (const char* body : {"", "not json", "[]", R"({"stream":"KV_b"})", R"({"seq":0})", R"({"seq":-1})"}) {
     INFO(body);
