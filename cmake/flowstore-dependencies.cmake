@@ -2,5 +2,6 @@
 # nats.c (CMake package cnats) and threads.
 
 find_package(Threads REQUIRED)
-find_package(Boost 1.81 REQUIRED COMPONENTS json)
+set(FLOWSTORE_BOOST_VERSION 1.81)  # also what the installed flowstoreConfig.cmake asks for
+find_package(Boost ${FLOWSTORE_BOOST_VERSION} REQUIRED COMPONENTS json)
 include(${CMAKE_CURRENT_LIST_DIR}/flowstore-find-cnats.cmake)
