@@ -164,21 +164,6 @@ asio::awaitable<void> off_thread(std::function<void()> job) {
   co_await asio::co_spawn(blocking_thread(), task, asio::use_awaitable);
 }
 
-using spawned_op = decltype(asio::co_spawn(std::declval<asio::any_io_executor>(), std::declval<asio::awaitable<void>>(),
-                                           asio::deferred));
-
-asio::awaitable<void> run_all(std::vector<asio::awaitable<void>> tasks) {
-  const auto executor = co_await asio::this_coro::executor;
-  std::vector<spawned_op> ops;
-  ops.reserve(tasks.size());
-  for (auto& task : tasks) ops.push_back(asio::co_spawn(executor, std::move(task), asio::deferred));
-  auto group = asio::experimental::make_parallel_group(std::move(ops));
-  auto outcome = co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  for (const std::exception_ptr& e : std::get<1>(outcome)) {
-    if (e) std::rethrow_exception(e);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The writers: each owns one flow, creates it, then updates it, retrying transient failures.
 // A transient failure leaves the outcome open (the write may have been applied); the retry

@@ -94,22 +94,6 @@ flowstore::flow sample_flow(std::string id) {
   return f;
 }
 
-using spawned_op = decltype(asio::co_spawn(std::declval<asio::any_io_executor>(),
-                                           std::declval<asio::awaitable<void>>(), asio::deferred));
-
-// Runs all tasks concurrently on the current executor; rethrows the first exception.
-asio::awaitable<void> run_all(std::vector<asio::awaitable<void>> tasks) {
-  const auto executor = co_await asio::this_coro::executor;
-  std::vector<spawned_op> ops;
-  ops.reserve(tasks.size());
-  for (auto& task : tasks) ops.push_back(asio::co_spawn(executor, std::move(task), asio::deferred));
-  auto group = asio::experimental::make_parallel_group(std::move(ops));
-  auto outcome = co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  for (const std::exception_ptr& e : std::get<1>(outcome)) {
-    if (e) std::rethrow_exception(e);
-  }
-}
-
 // Resumes a paused server when the test leaves the scope, even through a failed REQUIRE.
 struct resume_on_exit {
   nats_server& server;

@@ -1,9 +1,14 @@
 // run_async: the one way tests run a coroutine, always with a time limit.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +20,8 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace flowstore::test {
 
@@ -81,6 +88,23 @@ inline void run_async(std::function<boost::asio::awaitable<void>(boost::asio::io
   if (error) std::rethrow_exception(error);
   if (out_of_work) FAIL("coroutine test stopped before finishing: its io_context ran out of work");
   if (!finished) FAIL("coroutine test timed out after " << limit.count() << " ms");
+}
+
+// Runs all tasks concurrently on the current executor and returns when every one has
+// finished; rethrows the first exception (a failed REQUIRE included).
+inline boost::asio::awaitable<void> run_all(std::vector<boost::asio::awaitable<void>> tasks) {
+  namespace asio = boost::asio;
+  using spawned_op = decltype(asio::co_spawn(std::declval<asio::any_io_executor>(),
+                                             std::declval<asio::awaitable<void>>(), asio::deferred));
+  const auto executor = co_await asio::this_coro::executor;
+  std::vector<spawned_op> ops;
+  ops.reserve(tasks.size());
+  for (auto& task : tasks) ops.push_back(asio::co_spawn(executor, std::move(task), asio::deferred));
+  auto group = asio::experimental::make_parallel_group(std::move(ops));
+  auto outcome = co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  for (const std::exception_ptr& e : std::get<1>(outcome)) {
+    if (e) std::rethrow_exception(e);
+  }
 }
 
 }  // namespace flowstore::test
