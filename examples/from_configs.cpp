@@ -7,8 +7,8 @@
 #include <flowstore/flow.hpp>
 #include <flowstore/store.hpp>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
+#include "example_main.hpp"
+
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -108,14 +108,4 @@ asio::awaitable<int> run(std::string url) {
   co_return *read_back == *created ? 0 : 1;
 }
 
-int main(int argc, char** argv) {
-  const std::string url = argc > 1 ? argv[1] : "nats://127.0.0.1:4222";
-  asio::io_context io(1);
-  int exit_code = 1;
-  asio::co_spawn(io, run(url), [&](std::exception_ptr e, int code) {
-    if (e) std::rethrow_exception(e);
-    exit_code = code;
-  });
-  io.run();
-  return exit_code;
-}
+int main(int argc, char** argv) { return example::run_to_completion(run(example::server_url(argc, argv))); }

@@ -19,9 +19,10 @@
 #include <flowstore/store.hpp>
 #include <flowstore/watch.hpp>
 
+#include "example_main.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -413,12 +414,5 @@ int main(int argc, char** argv) {
     std::cerr << "port out of range: " << port << '\n';
     return 2;
   }
-  asio::io_context io(1);
-  int exit_code = 1;
-  asio::co_spawn(io, run(argv[1], static_cast<unsigned short>(port)), [&](std::exception_ptr e, int code) {
-    if (e) std::rethrow_exception(e);
-    exit_code = code;
-  });
-  io.run();
-  return exit_code;
+  return example::run_to_completion(run(argv[1], static_cast<unsigned short>(port)));
 }

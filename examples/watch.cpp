@@ -6,9 +6,10 @@
 #include <flowstore/store.hpp>
 #include <flowstore/watch.hpp>
 
+#include "example_main.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <iostream>
@@ -88,14 +89,4 @@ asio::awaitable<int> run(std::string url) {
   co_return 0;
 }
 
-int main(int argc, char** argv) {
-  const std::string url = argc > 1 ? argv[1] : "nats://127.0.0.1:4222";
-  asio::io_context io;
-  int exit_code = 1;
-  asio::co_spawn(io, run(url), [&](std::exception_ptr e, int code) {
-    if (e) std::rethrow_exception(e);
-    exit_code = code;
-  });
-  io.run();
-  return exit_code;
-}
+int main(int argc, char** argv) { return example::run_to_completion(run(example::server_url(argc, argv))); }
