@@ -75,6 +75,18 @@ struct load_state {
   void record(clock_type::time_point start, const flowstore::result<T>& r) {
     ops.push_back({start, clock_type::now(), r ? std::nullopt : std::optional(r.error().code)});
   }
+  // Counts one operation as in flight from here until finish(), which records how it ended.
+  struct tracked_op {
+    explicit tracked_op(load_state* st) : state(st) { ++state->in_flight; }
+    template <class T>
+    void finish(const flowstore::result<T>& r) {
+      --state->in_flight;
+      state->record(start, r);
+    }
+    load_state* state;
+    clock_type::time_point start = clock_type::now();
+  };
+
   void ack(const flowstore::flow& f) {
     acked[f.id].emplace_back(f.revision, f.description);
     ++acks;
@@ -169,27 +181,18 @@ asio::awaitable<void> off_thread(std::function<void()> job) {
 // A transient failure leaves the outcome open (the write may have been applied); the retry
 // then finds out: already_exists after a create, conflict after an update (then re-read).
 
+// The flow `id` as its `attempt`-th write leaves it: the description tells the writes apart.
 flowstore::flow flow_for(const std::string& id, int attempt) {
-  flowstore::flow f;
-  f.id = id;
-  f.name = "load " + id;
+  auto f = one_node_flow(id);
   f.description = id + " write " + std::to_string(attempt);
-  flowstore::flow_node node;
-  node.id = "n";
-  node.component = "udp";
-  node.type = flowstore::component_type::input;
-  node.name = "udp-1";
-  f.nodes.push_back(std::move(node));
   return f;
 }
 
 asio::awaitable<flowstore::flow> read_current(flowstore::store s, std::string id, load_state* st) {
   for (;;) {
-    const auto started = clock_type::now();
-    ++st->in_flight;
+    load_state::tracked_op op(st);
     auto got = co_await s.get(id);
-    --st->in_flight;
-    st->record(started, got);
+    op.finish(got);
     if (got) co_return std::move(got).value();
     if (got.error().code != condition::transient) {
       st->unexpected.push_back(got.error().what());
@@ -208,11 +211,9 @@ asio::awaitable<void> write_flow(flowstore::store s, std::string id, int target_
   int attempt = 0;
   flowstore::flow current;
   for (;;) {
-    const auto started = clock_type::now();
-    ++st->in_flight;
+    load_state::tracked_op op(st);
     auto created = co_await s.create(flow_for(id, ++attempt));
-    --st->in_flight;
-    st->record(started, created);
+    op.finish(created);
     if (created) {
       st->ack(*created);
       current = std::move(created).value();
@@ -228,11 +229,9 @@ asio::awaitable<void> write_flow(flowstore::store s, std::string id, int target_
   while (!st->stop && (target_acks == 0 || static_cast<int>(st->acked[id].size()) < target_acks)) {
     auto next = current;
     next.description = id + " write " + std::to_string(++attempt);
-    const auto started = clock_type::now();
-    ++st->in_flight;
+    load_state::tracked_op op(st);
     auto updated = co_await s.update(std::move(next));
-    --st->in_flight;
-    st->record(started, updated);
+    op.finish(updated);
     if (updated) {
       st->ack(*updated);
       current = std::move(updated).value();

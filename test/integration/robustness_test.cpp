@@ -37,19 +37,6 @@ using flowstore::condition;
 using flowstore::errc;
 using kind = flowstore::flow_event::kind;
 
-flowstore::flow small_flow(std::string id) {
-  flowstore::flow f;
-  f.id = std::move(id);
-  f.name = "robust " + f.id;
-  flowstore::flow_node node;
-  node.id = "n";
-  node.component = "udp";
-  node.type = flowstore::component_type::input;
-  node.name = "udp-1";
-  f.nodes.push_back(std::move(node));
-  return f;
-}
-
 // Not keys: empty, blanks, wildcards, empty tokens, control characters, non-ASCII, NUL, and
 // far too long.
 std::vector<std::string> hostile_ids() {
@@ -110,13 +97,13 @@ void check_refused(const flowstore::result<T>& r, const std::string& operation) 
 asio::awaitable<void> refuse_everywhere(flowstore::store s, std::string id, int* refused) {
   auto got = co_await s.get(id);
   check_refused(got, "get flow");
-  auto created = co_await s.create(small_flow(id));
+  auto created = co_await s.create(one_node_flow(id));
   // create validates first: an invalid id is one of the validation problems there.
   INFO("create: " << outcome_text(created));
   REQUIRE_FALSE(created.has_value());
   CHECK((created.error().code == errc::invalid_id || created.error().code == errc::validation_failed));
   CHECK(created.error().code == condition::invalid);
-  auto f = small_flow(id);
+  auto f = one_node_flow(id);
   f.version = 1;
   auto updated = co_await s.update(std::move(f));
   INFO("update: " << outcome_text(updated));
@@ -157,7 +144,7 @@ TEST_CASE("robustness: hostile ids and patterns are invalid_id and never reach t
         options.operation_timeout = 60s;
         auto conn = co_await connect_with(std::move(options));
         auto s = co_await open_store(conn);
-        auto created = co_await s.create(small_flow("valid"));
+        auto created = co_await s.create(one_node_flow("valid"));
         REQUIRE_OK(created);
 
         // 1. Mixed with valid gets in flight on the same connection: those are unaffected.
@@ -245,7 +232,7 @@ TEST_CASE("robustness: stored garbage is corrupt_data for get and history and a 
         auto conn = co_await connect_to(server);
         auto s = co_await open_store(conn);
         for (const char* id : {"good.1", "good.2"}) {
-          auto created = co_await s.create(small_flow(id));
+          auto created = co_await s.create(one_node_flow(id));
           REQUIRE_OK(created);
         }
         const auto bad = garbage_documents();
@@ -302,7 +289,7 @@ TEST_CASE("robustness: stored garbage is corrupt_data for get and history and a 
         }
         CHECK(good_seen == 2);
         CHECK(problem_seen.size() == bad.size());
-        auto later = co_await s.create(small_flow("good.3"));
+        auto later = co_await s.create(one_node_flow("good.3"));
         REQUIRE_OK(later);
         auto live = co_await w.next();
         REQUIRE_OK(live);
@@ -313,7 +300,7 @@ TEST_CASE("robustness: stored garbage is corrupt_data for get and history and a 
         // A corrupt flow can be repaired by removing it and creating it anew.
         auto removed = co_await s.remove("bad.truncated");
         REQUIRE_OK(removed);
-        auto recreated = co_await s.create(small_flow("bad.truncated"));
+        auto recreated = co_await s.create(one_node_flow("bad.truncated"));
         REQUIRE_OK(recreated);
       },
       60s);
@@ -381,7 +368,7 @@ TEST_CASE("robustness: a config nested deeper than a document can hold is refuse
   run_async([&](asio::io_context&) -> asio::awaitable<void> {
     auto conn = co_await connect_to(server);
     auto s = co_await open_store(conn);
-    auto f = small_flow("deep");
+    auto f = one_node_flow("deep");
     boost::json::object* level = &f.nodes[0].config;
     for (int i = 0; i < 2000; ++i) level = &(*level)["k"].emplace_object();
     auto refused = co_await s.create(f);

@@ -5,6 +5,7 @@
 
 #include <flowstore/connection.hpp>
 #include <flowstore/error.hpp>
+#include <flowstore/flow.hpp>
 #include <flowstore/store.hpp>
 
 #include "support/nats_server.hpp"
@@ -102,6 +103,20 @@ inline boost::asio::awaitable<flowstore::store> open_store(flowstore::connection
 inline boost::asio::awaitable<flowstore::store> open_store(flowstore::connection& conn) {
   flowstore::store_options options;
   co_return co_await open_store(conn, std::move(options));
+}
+
+// A valid flow with one UDP input node, named after its id.
+inline flowstore::flow one_node_flow(std::string id) {
+  flowstore::flow f;
+  f.id = std::move(id);
+  f.name = "flow " + f.id;
+  flowstore::flow_node node;
+  node.id = "n";
+  node.component = "udp";
+  node.type = flowstore::component_type::input;
+  node.name = "udp-1";
+  f.nodes.push_back(std::move(node));
+  return f;
 }
 
 // ---------------------------------------------------------------------------------------------
