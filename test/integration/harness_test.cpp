@@ -2,6 +2,7 @@
 // really serve JetStream KV, survive restarts and pauses, and run_async behaves.
 
 #include "support/async.hpp"
+#include "support/flowstore_client.hpp"
 #include "support/nats_server.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -24,32 +25,10 @@
 namespace {
 
 using namespace std::chrono_literals;
+using flowstore::test::describe_status;
 using flowstore::test::nats_cluster;
+using flowstore::test::nats_ptr;
 using flowstore::test::nats_server;
-
-struct nats_deleter {
-  void operator()(natsConnection* p) const { natsConnection_Destroy(p); }
-  void operator()(natsMsg* p) const { natsMsg_Destroy(p); }
-  void operator()(jsCtx* p) const { jsCtx_Destroy(p); }
-  void operator()(kvStore* p) const { kvStore_Destroy(p); }
-  void operator()(kvEntry* p) const { kvEntry_Destroy(p); }
-  void operator()(jsStreamInfo* p) const { jsStreamInfo_Destroy(p); }
-};
-template <class T>
-using nats_ptr = std::unique_ptr<T, nats_deleter>;
-
-std::string describe(natsStatus s) {
-  std::string text = natsStatus_GetText(s);
-  if (const char* detail = nats_GetLastError(nullptr); detail && *detail) text += std::string(" (") + detail + ")";
-  return text;
-}
-
-#define REQUIRE_NATS_OK(call)                         \
-  do {                                                \
-    const natsStatus require_status_ = (call);        \
-    INFO(#call << ": " << describe(require_status_)); \
-    REQUIRE(require_status_ == NATS_OK);              \
-  } while (false)
 
 nats_ptr<natsConnection> connect(const std::string& url) {
   natsConnection* nc = nullptr;
@@ -104,7 +83,7 @@ std::string get_eventually(kvStore* kv, const char* key, const std::string& expe
     kvEntry* raw = nullptr;
     const natsStatus s = kvStore_Get(&raw, kv, key);
     nats_ptr<kvEntry> entry(raw);
-    INFO("kvStore_Get(" << key << "): " << describe(s));
+    INFO("kvStore_Get(" << key << "): " << describe_status(s));
     REQUIRE((s == NATS_OK || s == NATS_NOT_FOUND));
     std::string value = s == NATS_OK ? kvEntry_ValueString(entry.get()) : "<not found>";
     if (value == expected || std::chrono::steady_clock::now() >= deadline) {

@@ -124,6 +124,7 @@ inline flowstore::flow one_node_flow(std::string id) {
 
 struct nats_deleter {
   void operator()(natsConnection* p) const { natsConnection_Destroy(p); }
+  void operator()(natsMsg* p) const { natsMsg_Destroy(p); }
   void operator()(jsCtx* p) const { jsCtx_Destroy(p); }
   void operator()(kvStore* p) const { kvStore_Destroy(p); }
   void operator()(kvEntry* p) const { kvEntry_Destroy(p); }
