@@ -379,6 +379,7 @@ void connection_impl::drain_replies() {
     std::lock_guard lock(hub_->mutex);
     draining_.swap(hub_->replies);
   }
+  const message_release_batch release_at_end;
   for (auto& reply : draining_) handle_reply(std::move(reply));
   draining_.clear();
 }

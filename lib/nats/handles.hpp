@@ -22,7 +22,29 @@ using nats_options_ptr = std::unique_ptr<natsOptions, nats_deleter<natsOptions, 
 using nats_connection_ptr = std::unique_ptr<natsConnection, nats_deleter<natsConnection, natsConnection_Destroy>>;
 using nats_subscription_ptr =
     std::unique_ptr<natsSubscription, nats_deleter<natsSubscription, natsSubscription_Destroy>>;
-using nats_message_ptr = std::unique_ptr<natsMsg, nats_deleter<natsMsg, natsMsg_Destroy>>;
+
+/// Destroys a message now, or at the end of the innermost message_release_batch open on this
+/// thread.
+void release_message(natsMsg* msg) noexcept;
+
+/// natsMsg_Destroy hands every message to nats.c's collector thread and wakes that thread when
+/// it is idle: one futex wake (and often a context switch) per reply. While a batch is open on
+/// a thread, releases there wait for its end, so a burst of replies wakes the collector once.
+class message_release_batch {
+ public:
+  message_release_batch() noexcept;
+  ~message_release_batch();
+  message_release_batch(const message_release_batch&) = delete;
+  message_release_batch& operator=(const message_release_batch&) = delete;
+
+ private:
+  bool outermost_;
+};
+
+struct message_releaser {
+  void operator()(natsMsg* msg) const noexcept { release_message(msg); }
+};
+using nats_message_ptr = std::unique_ptr<natsMsg, message_releaser>;
 using js_context_ptr = std::unique_ptr<jsCtx, nats_deleter<jsCtx, jsCtx_Destroy>>;
 using kv_store_ptr = std::unique_ptr<kvStore, nats_deleter<kvStore, kvStore_Destroy>>;
 using stream_info_ptr = std::unique_ptr<jsStreamInfo, nats_deleter<jsStreamInfo, jsStreamInfo_Destroy>>;
