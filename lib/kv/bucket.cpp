@@ -271,18 +271,31 @@ asio::awaitable<result<std::optional<entry>>> bucket::get(std::string key, std::
 namespace {
 
 // Shared between a scan's coroutine and its subscription's callbacks (nats.c threads). The
-// callbacks only append to `entries` under the mutex and signal completion; the coroutine
-// decodes afterwards. The subscription's closure keeps it alive until nats.c's last callback,
-// which may come after the io_context is gone: so it holds no Asio I/O object.
+// callbacks only append to `entries` under the mutex and wake the coroutine once a group is
+// ready or the scan is done; the coroutine takes the entries away in groups. The subscription's
+// closure keeps it alive until nats.c's last callback, which may come after the io_context is
+// gone: so it holds no Asio I/O object.
 struct scan_state {
   struct waiter {
     asio::any_completion_handler<void()> handler;
     asio::any_io_executor executor;
   };
 
-  explicit scan_state(std::string key_prefix) : prefix(std::move(key_prefix)) {}
+  // Entries handed over at a time: large enough that waking the coroutine costs little per
+  // entry, small enough that its work starts while the scan still streams.
+  static constexpr std::size_t group_size = 128;
+  static constexpr std::size_t release_group = 64;
+
+  explicit scan_state(std::string key_prefix) : prefix(std::move(key_prefix)) { spent.reserve(release_group); }
+  ~scan_state() { release_spent(); }
+  scan_state(const scan_state&) = delete;
+  scan_state& operator=(const scan_state&) = delete;
 
   // Under the mutex.
+  void release_spent() {
+    for (natsMsg* msg : spent) natsMsg_Destroy(msg);
+    spent.clear();
+  }
   void finish(std::optional<error> failure_found = std::nullopt) {
     if (done) return;
     done = true;
@@ -295,16 +308,17 @@ struct scan_state {
     waiting.reset();
     asio::post(w.executor, std::move(w.handler));
   }
+  bool group_ready() const { return done || entries.size() >= group_size; }
 
-  // Completes when the scan is done, or when cancelled (the caller checks `done`).
+  // Completes when a group is ready or the scan is done, or when cancelled.
   template <class Token>
-  auto async_wait_done(std::shared_ptr<scan_state> self, Token&& token) {
+  auto async_wait_group(std::shared_ptr<scan_state> self, Token&& token) {
     return asio::async_initiate<Token, void()>(
         [self](auto handler) {
           asio::any_io_executor executor = asio::get_associated_executor(handler, asio::system_executor());
           auto slot = asio::get_associated_cancellation_slot(handler);
           std::lock_guard lock(self->mutex);
-          if (self->done) return asio::post(executor, std::move(handler));
+          if (self->group_ready()) return asio::post(executor, std::move(handler));
           if (slot.is_connected()) {
             slot.assign([weak = std::weak_ptr<scan_state>(self)](asio::cancellation_type) {
               if (auto s = weak.lock()) {
@@ -320,7 +334,10 @@ struct scan_state {
 
   std::mutex mutex;
   const std::string prefix;
-  std::vector<entry> entries;
+  // Messages already copied into `entries`, released in groups: each natsMsg_Destroy may wake
+  // nats.c's collector thread (see message_release_batch). Never grows past release_group.
+  std::vector<natsMsg*> spent;
+  std::vector<entry> entries;  // arrived, not yet taken by the coroutine
   std::uint64_t received = 0;
   std::optional<std::uint64_t> expected;
   bool done = false;
@@ -329,17 +346,18 @@ struct scan_state {
 };
 
 void on_scan_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure) {
-  nats_message_ptr msg(raw);
   scan_state& scan = **static_cast<std::shared_ptr<scan_state>*>(closure);
   std::uint64_t pending = 0;
   auto e = entry_from_message(raw, scan.prefix, pending);
-  msg.reset();
   std::lock_guard lock(scan.mutex);
+  scan.spent.push_back(raw);
+  if (scan.spent.size() >= scan_state::release_group) scan.release_spent();
   if (scan.done) return;
   if (!e) return scan.finish(std::move(e).error());
   scan.entries.push_back(std::move(e).value());
   ++scan.received;
-  if (pending == 0 || (scan.expected && scan.received >= *scan.expected)) scan.finish();
+  if (pending == 0 || (scan.expected && scan.received >= *scan.expected)) return scan.finish();
+  if (scan.entries.size() >= scan_state::group_size) scan.wake();
 }
 
 void on_scan_complete(void* closure) { delete static_cast<std::shared_ptr<scan_state>*>(closure); }
@@ -347,6 +365,21 @@ void on_scan_complete(void* closure) { delete static_cast<std::shared_ptr<scan_s
 }  // namespace
 
 asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, scan_mode mode, std::string what) {
+  std::vector<entry> all;
+  auto append = [&all](std::vector<entry>& group) {
+    if (all.empty()) {
+      all.swap(group);
+    } else {
+      all.insert(all.end(), std::make_move_iterator(group.begin()), std::make_move_iterator(group.end()));
+    }
+  };
+  auto scanned = co_await scan(std::move(pattern), mode, std::move(what), append);
+  if (!scanned) co_return std::move(scanned).error();
+  co_return all;
+}
+
+asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, std::string what,
+                                           std::function<void(std::vector<entry>&)> on_batch) {
   const auto executor = co_await asio::this_coro::executor;
   auto scan = std::make_shared<scan_state>(state_->prefix);
   const std::string subject = state_->prefix + pattern;
@@ -383,22 +416,34 @@ asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, sc
   auto subscribed = co_await run_blocking(std::move(subscribe_job));
   if (!subscribed) co_return std::move(subscribed).error();
 
-  // Wait for the last message; time out only when nothing arrives for a whole timeout.
+  // Hand over groups as they arrive; time out only when nothing arrives for a whole timeout.
   asio::steady_timer timer(executor);
   std::uint64_t seen = 0;
   std::optional<error> outcome;
+  std::vector<entry> group;
   while (true) {
-    timer.expires_after(state_->config.timeout);
-    co_await (scan->async_wait_done(scan, asio::use_awaitable) || timer.async_wait(use_tuple));
+    bool finished = false;
     {
       std::lock_guard lock(scan->mutex);
-      if (scan->done) break;
+      if (scan->group_ready()) group.swap(scan->entries);
+      finished = scan->done;
     }
+    if (!group.empty()) {
+      on_batch(group);
+      group.clear();
+      continue;  // the scan may have finished meanwhile: take what is left first
+    }
+    if (finished) break;
+    timer.expires_after(state_->config.timeout);
+    co_await (scan->async_wait_group(scan, asio::use_awaitable) || timer.async_wait(use_tuple));
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+      std::lock_guard lock(scan->mutex);
+      if (scan->done) continue;  // complete anyway: hand over the rest, wait no more
       outcome = error{errc::cancelled, what + ": cancelled"};
       break;
     }
     std::lock_guard lock(scan->mutex);
+    if (scan->group_ready()) continue;
     if (scan->received == seen) {
       outcome =
           error{errc::timeout, what + ": no message for " + std::to_string(state_->config.timeout.count()) + " ms"};
@@ -422,7 +467,7 @@ asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, sc
   scan->done = true;
   if (outcome) co_return std::move(*outcome);
   if (scan->failure) co_return std::move(*scan->failure);
-  co_return std::move(scan->entries);
+  co_return success();
 }
 
 }  // namespace flowstore::detail::kv

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,12 @@ class bucket {
 
   /// Entries of the keys matching `pattern`, in stream order, read in one pass.
   asio::awaitable<result<std::vector<entry>>> scan(std::string pattern, scan_mode mode, std::string what);
+
+  /// The same scan, handing the entries to `on_batch` (on the caller's executor) in groups as
+  /// they arrive, so that the caller's work on them overlaps the rest of the scan. Each group
+  /// is in stream order and follows the one before it.
+  asio::awaitable<result<void>> scan(std::string pattern, scan_mode mode, std::string what,
+                                     std::function<void(std::vector<entry>&)> on_batch);
 
  private:
   struct state;
