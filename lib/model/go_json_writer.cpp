@@ -1,6 +1,7 @@
 #include "model/go_json_writer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <vector>
@@ -9,6 +10,14 @@ namespace flowstore::detail {
 namespace {
 
 constexpr char hex_digits[] = "0123456789abcdef";
+
+// Bytes Go writes as they are: printable ASCII except `"`, `\` and the HTML-sensitive <, >, &.
+// A table keeps the scan over long clean runs to one load per byte.
+constexpr auto plain_ascii = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&';
+  return plain;
+}();
 
 // Length of the valid UTF-8 sequence starting at s[i] (2..4), or 0 when it is invalid as
 // Go's utf8.DecodeRune judges it: overlong forms, surrogates and values above U+10FFFF.
@@ -47,11 +56,11 @@ void go_json_writer::string(std::string_view s) {
   auto flush = [&](std::size_t end) { out_.append(s.data() + clean_from, end - clean_from); };
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
+    if (plain_ascii[c]) {
+      ++i;
+      continue;
+    }
     if (c < 0x80) {
-      if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
-        ++i;
-        continue;
-      }
       flush(i);
       switch (c) {
         case '"':
