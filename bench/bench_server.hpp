@@ -16,6 +16,7 @@ class throwaway_server {
   throwaway_server& operator=(const throwaway_server&) = delete;
 
   const std::string& url() const { return url_; }
+  pid_t pid() const { return pid_; }
   std::string version() const;
 
  private:
