@@ -4,6 +4,8 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/value_stack.hpp>
 
+#include <boost/container/small_vector.hpp>
+
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -26,6 +28,10 @@ struct counting_handler {
   static constexpr std::size_t max_array_size = json::array::max_size();
   static constexpr std::size_t max_key_size = json::string::max_size();
   static constexpr std::size_t max_string_size = json::string::max_size();
+
+  // `temp` (may be null) is scratch space for the stack, so small documents build without it
+  // allocating, as boost::json::parse does with its own stack buffer.
+  counting_handler(unsigned char* temp, std::size_t temp_size) : stack(json::storage_ptr(), temp, temp_size) {}
 
   json::value_stack stack;
   std::size_t members_in_text = 0;
@@ -129,7 +135,7 @@ struct counting_handler {
 // Members of every object in the tree; iterative, so depth costs no stack.
 std::size_t members_in_tree(const json::value& root) {
   std::size_t members = 0;
-  std::vector<const json::value*> pending{&root};
+  boost::container::small_vector<const json::value*, 32> pending{&root};
   while (!pending.empty()) {
     const json::value* v = pending.back();
     pending.pop_back();
@@ -153,7 +159,8 @@ std::optional<boost::json::value> parse_strict_json(std::string_view text, std::
                                                     std::string& problem) {
   json::parse_options options;
   options.max_depth = max_depth;
-  json::basic_parser<counting_handler> parser(options);
+  unsigned char temp[4096];
+  json::basic_parser<counting_handler> parser(options, temp, sizeof temp);
   parser.handler().stack.reset();
   json::error_code ec;
   const std::size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
