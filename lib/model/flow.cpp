@@ -3,10 +3,13 @@
 
 #include "model/message.hpp"
 
+#include <boost/container/small_vector.hpp>
+
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -105,7 +108,7 @@ constexpr std::size_t max_config_depth = max_json_depth - 3;
 // Whether `config` nests deeper than max_config_depth (the config object itself is level 1).
 // Iterative, so a hostile depth costs no stack.
 bool config_too_deep(const boost::json::object& config) {
-  std::vector<std::pair<const boost::json::value*, std::size_t>> pending;
+  boost::container::small_vector<std::pair<const boost::json::value*, std::size_t>, 16> pending;
   for (const auto& member : config) pending.emplace_back(&member.value(), 2);
   while (!pending.empty()) {
     const auto [v, depth] = pending.back();
@@ -120,6 +123,31 @@ bool config_too_deep(const boost::json::object& config) {
   }
   return false;
 }
+
+// The ids of nodes or connections with their positions, sorted by id and then position: one
+// allocation at most (none for small flows), where a hash map allocates per id.
+class id_index {
+ public:
+  template <class Items>
+  explicit id_index(const Items& items) {
+    entries_.reserve(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (!items[i].id.empty()) entries_.emplace_back(items[i].id, i);
+    }
+    std::sort(entries_.begin(), entries_.end());
+  }
+
+  // The position of the first item with `id`.
+  std::optional<std::size_t> first(std::string_view id) const {
+    const auto it = std::lower_bound(entries_.begin(), entries_.end(), entry(id, 0));
+    if (it == entries_.end() || it->first != id) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  using entry = std::pair<std::string_view, std::size_t>;
+  boost::container::small_vector<entry, 16> entries_;
+};
 
 std::string node_where(std::size_t index, const flow_node& n) {
   return "node[" + std::to_string(index) + "] " + quoted(n.id);
@@ -159,49 +187,50 @@ std::vector<validation_problem> validation_problems(const flow& f) {
                         " is not one of not_deployed, deployed_stopped, running, error");
   }
 
-  std::unordered_map<std::string_view, std::size_t> node_index;
+  // Where a problem is, spelled out only when there is one.
+  const id_index nodes(f.nodes);
   for (std::size_t i = 0; i < f.nodes.size(); ++i) {
     const flow_node& n = f.nodes[i];
-    const std::string where = node_where(i, n);
+    auto where = [&] { return node_where(i, n); };
     if (n.id.empty()) {
-      problem(where, "id is required");
-    } else if (auto [it, inserted] = node_index.emplace(n.id, i); !inserted) {
-      problem(where, "duplicate node id (also node[" + std::to_string(it->second) + "])");
+      problem(where(), "id is required");
+    } else if (const std::size_t first = *nodes.first(n.id); first != i) {
+      problem(where(), "duplicate node id (also node[" + std::to_string(first) + "])");
     }
-    if (n.component.empty()) problem(where, "component is required");
-    if (n.name.empty()) problem(where, "name is required");
+    if (n.component.empty()) problem(where(), "component is required");
+    if (n.name.empty()) problem(where(), "name is required");
     if (n.type == component_type::unset) {
-      problem(where, "type is required");
+      problem(where(), "type is required");
     } else if (n.type == component_type::unrecognized) {
-      problem(where,
+      problem(where(),
               "type " + quoted(n.unrecognized_type) + " is not one of input, processor, output, storage, gateway");
     }
-    if (!std::isfinite(n.pos.x) || !std::isfinite(n.pos.y)) problem(where, "position must be finite");
+    if (!std::isfinite(n.pos.x) || !std::isfinite(n.pos.y)) problem(where(), "position must be finite");
     if (config_too_deep(n.config)) {
-      problem(where, "config nests deeper than " + std::to_string(max_config_depth) + " levels");
+      problem(where(), "config nests deeper than " + std::to_string(max_config_depth) + " levels");
     }
   }
 
-  std::unordered_map<std::string_view, std::size_t> connection_index;
+  const id_index connections(f.connections);
   for (std::size_t i = 0; i < f.connections.size(); ++i) {
     const flow_connection& c = f.connections[i];
-    const std::string where = connection_where(i, c);
+    auto where = [&] { return connection_where(i, c); };
     if (c.id.empty()) {
-      problem(where, "id is required");
-    } else if (auto [it, inserted] = connection_index.emplace(c.id, i); !inserted) {
-      problem(where, "duplicate connection id (also connection[" + std::to_string(it->second) + "])");
+      problem(where(), "id is required");
+    } else if (const std::size_t first = *connections.first(c.id); first != i) {
+      problem(where(), "duplicate connection id (also connection[" + std::to_string(first) + "])");
     }
-    if (c.source_port.empty()) problem(where, "source_port is required");
-    if (c.target_port.empty()) problem(where, "target_port is required");
+    if (c.source_port.empty()) problem(where(), "source_port is required");
+    if (c.target_port.empty()) problem(where(), "target_port is required");
     if (c.source_node_id.empty()) {
-      problem(where, "source_node_id is required");
-    } else if (!node_index.contains(c.source_node_id)) {
-      problem(where, "source node " + quoted(c.source_node_id) + " does not exist");
+      problem(where(), "source_node_id is required");
+    } else if (!nodes.first(c.source_node_id)) {
+      problem(where(), "source node " + quoted(c.source_node_id) + " does not exist");
     }
     if (c.target_node_id.empty()) {
-      problem(where, "target_node_id is required");
-    } else if (!node_index.contains(c.target_node_id)) {
-      problem(where, "target node " + quoted(c.target_node_id) + " does not exist");
+      problem(where(), "target_node_id is required");
+    } else if (!nodes.first(c.target_node_id)) {
+      problem(where(), "target node " + quoted(c.target_node_id) + " does not exist");
     }
   }
   return problems;

@@ -4,6 +4,8 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace flowstore::detail {
@@ -12,12 +14,23 @@ namespace {
 constexpr char hex_digits[] = "0123456789abcdef";
 
 // Bytes Go writes as they are: printable ASCII except `"`, `\` and the HTML-sensitive <, >, &.
-// A table keeps the scan over long clean runs to one load per byte.
 constexpr auto plain_ascii = [] {
   std::array<bool, 256> plain{};
   for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&';
   return plain;
 }();
+
+// Whether all 8 bytes of `word` are plain_ascii, tested at once (bit tricks on 64-bit words):
+// long values such as configs are mostly clean runs.
+constexpr bool all_plain(std::uint64_t word) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  // A byte below n (n <= 128) leaves its high bit set in (word - n) while clear in word.
+  auto any_below = [](std::uint64_t w, std::uint64_t n) { return ((w - ones * n) & ~w & highs) != 0; };
+  auto any_equal = [&](unsigned char c) { return any_below(word ^ (ones * c), 1); };
+  return (word & highs) == 0 && !any_below(word, 0x20) && !any_equal('"') && !any_equal('\\') && !any_equal('<') &&
+         !any_equal('>') && !any_equal('&');
+}
 
 // Length of the valid UTF-8 sequence starting at s[i] (2..4), or 0 when it is invalid as
 // Go's utf8.DecodeRune judges it: overlong forms, surrogates and values above U+10FFFF.
@@ -55,6 +68,14 @@ void go_json_writer::string(std::string_view s) {
   std::size_t clean_from = 0;  // start of the run of bytes that need no escaping
   auto flush = [&](std::size_t end) { out_.append(s.data() + clean_from, end - clean_from); };
   for (std::size_t i = 0; i < s.size();) {
+    if (s.size() - i >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, s.data() + i, sizeof word);
+      if (all_plain(word)) {
+        i += 8;
+        continue;
+      }
+    }
     const auto c = static_cast<unsigned char>(s[i]);
     if (plain_ascii[c]) {
       ++i;
