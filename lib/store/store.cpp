@@ -41,6 +41,27 @@ result<flow> decode_entry(const entry& e, const std::string& what) {
   return decode_entry(e, [&what]() -> const std::string& { return what; });
 }
 
+// Sorts positions, then moves each flow once along the permutation's cycles: a flow is a large
+// object, and sorting the flows themselves would move each about log2(n) times.
+void sort_by_id(std::vector<flow>& flows) {
+  std::vector<std::size_t> order(flows.size());  // order[i]: where the flow for place i is now
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&flows](std::size_t a, std::size_t b) { return flows[a].id < flows[b].id; });
+  for (std::size_t start = 0; start < order.size(); ++start) {
+    if (order[start] == start) continue;  // in place, or placed along an earlier cycle
+    flow held = std::move(flows[start]);
+    std::size_t place = start;
+    while (order[place] != start) {
+      const std::size_t from = order[place];
+      flows[place] = std::move(flows[from]);
+      order[place] = place;
+      place = from;
+    }
+    flows[place] = std::move(held);
+    order[place] = place;
+  }
+}
+
 result<std::string> encode(const flow& f, const std::string& what) {
   auto json = to_json(f);
   if (!json) return error{json.error().code, what + ": " + json.error().message};
@@ -203,14 +224,10 @@ asio::awaitable<result<list_result>> store::list() {
   auto scanned = co_await impl_->bucket.scan(">", detail::kv::scan_mode::last_per_key, what, decode_group);
   if (!scanned) co_return std::move(scanned).error();
 
-  // Sorting positions and then moving each flow once is far cheaper than sorting the flows.
-  std::vector<std::uint32_t> order(flows.size());
-  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&flows](std::uint32_t a, std::uint32_t b) { return flows[a].id < flows[b].id; });
-  list_result listed;
-  listed.flows.reserve(flows.size());
-  for (std::uint32_t i : order) listed.flows.push_back(std::move(flows[i]));
+  sort_by_id(flows);
   std::sort(failures.begin(), failures.end(), [](const list_failure& a, const list_failure& b) { return a.id < b.id; });
+  list_result listed;
+  listed.flows = std::move(flows);
   listed.failures = std::move(failures);
   co_return listed;
 }
