@@ -2,9 +2,20 @@
 #include <flowstore/store.hpp>
 
 #include "model/message.hpp"
+#include "nats/blocking.hpp"
 #include "store/store_impl.hpp"
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/system_executor.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <algorithm>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <optional>
 
 namespace flowstore {
 namespace {
@@ -61,6 +72,87 @@ void sort_by_id(std::vector<flow>& flows) {
     order[place] = place;
   }
 }
+
+// Decodes a list's entries in chunks: on the library pool whenever the pool has no chunk of
+// this list, otherwise on the caller's thread, so that a list uses a second core where there is
+// one. Results are merged under the mutex, in any order (list() sorts them).
+struct list_decoder {
+  struct waiter {
+    asio::any_completion_handler<void()> handler;
+    // Counts as work: the caller's run() must not return while the pool finishes a chunk.
+    asio::executor_work_guard<asio::any_io_executor> executor;
+  };
+
+  static constexpr std::size_t chunk_size = 128;
+
+  // The caller's thread.
+  void add(const std::shared_ptr<list_decoder>& self, std::vector<entry>& group) {
+    for (std::size_t begin = 0; begin < group.size(); begin += chunk_size) {
+      const auto first = group.begin() + static_cast<std::ptrdiff_t>(begin);
+      const auto last = group.begin() + static_cast<std::ptrdiff_t>(std::min(group.size(), begin + chunk_size));
+      std::vector<entry> chunk(std::make_move_iterator(first), std::make_move_iterator(last));
+      bool offload = false;
+      {
+        std::lock_guard lock(mutex);
+        offload = on_pool == 0;
+        if (offload) ++on_pool;
+      }
+      if (!offload) {
+        decode(std::move(chunk));
+        continue;
+      }
+      asio::post(detail::blocking_pool(), [self, chunk = std::move(chunk)]() mutable {
+        self->decode(std::move(chunk));
+        std::lock_guard lock(self->mutex);
+        --self->on_pool;
+        if (self->on_pool == 0 && self->waiting) {
+          auto w = std::move(*self->waiting);
+          self->waiting.reset();
+          asio::post(w.executor.get_executor(), std::move(w.handler));
+        }
+      });
+    }
+  }
+
+  void decode(std::vector<entry> group) {
+    std::vector<flow> decoded_flows;
+    std::vector<list_failure> decoded_failures;
+    decoded_flows.reserve(group.size());
+    for (entry& e : group) {
+      if (e.operation != entry_operation::put) continue;
+      auto decoded = decode_entry(e, [&e] { return describe("list", e.key); });
+      if (decoded) {
+        decoded_flows.push_back(std::move(decoded).value());
+      } else {
+        decoded_failures.push_back({std::move(e.key), std::move(decoded).error()});
+      }
+    }
+    std::lock_guard lock(mutex);
+    flows.insert(flows.end(), std::make_move_iterator(decoded_flows.begin()),
+                 std::make_move_iterator(decoded_flows.end()));
+    failures.insert(failures.end(), std::make_move_iterator(decoded_failures.begin()),
+                    std::make_move_iterator(decoded_failures.end()));
+  }
+
+  // Completes once no group is being decoded on the pool.
+  template <class Token>
+  auto async_wait_idle(std::shared_ptr<list_decoder> self, Token&& token) {
+    return asio::async_initiate<Token, void()>(
+        [self](auto handler) {
+          asio::any_io_executor executor = asio::get_associated_executor(handler, asio::system_executor());
+          std::lock_guard lock(self->mutex);
+          if (self->on_pool == 0) return asio::post(executor, std::move(handler));
+          self->waiting.emplace(waiter{asio::any_completion_handler<void()>(std::move(handler)), asio::make_work_guard(executor)});
+        },
+        token);
+  }
+
+  std::mutex mutex;
+  std::size_t on_pool = 0;
+  std::optional<waiter> waiting;
+  std::vector<flow> flows;
+  std::vector<list_failure> failures;
+};
 
 result<std::string> encode(const flow& f, const std::string& what) {
   auto json = to_json(f);
@@ -208,21 +300,13 @@ asio::awaitable<result<void>> store::remove(std::string id, std::int64_t expecte
 asio::awaitable<result<list_result>> store::list() {
   const std::string what = "list flows in bucket " + quoted(impl_->bucket.name());
   // Each group is decoded as it arrives, while the server still streams the rest.
-  std::vector<flow> flows;
-  std::vector<list_failure> failures;
-  auto decode_group = [&flows, &failures](std::vector<entry>& group) {
-    for (entry& e : group) {
-      if (e.operation != entry_operation::put) continue;
-      auto decoded = decode_entry(e, [&e] { return describe("list", e.key); });
-      if (decoded) {
-        flows.push_back(std::move(decoded).value());
-      } else {
-        failures.push_back({std::move(e.key), std::move(decoded).error()});
-      }
-    }
-  };
+  auto decoder = std::make_shared<list_decoder>();
+  auto decode_group = [&decoder](std::vector<entry>& group) { decoder->add(decoder, group); };
   auto scanned = co_await impl_->bucket.scan(">", detail::kv::scan_mode::last_per_key, what, decode_group);
+  co_await decoder->async_wait_idle(decoder, asio::use_awaitable);
   if (!scanned) co_return std::move(scanned).error();
+  std::vector<flow> flows = std::move(decoder->flows);
+  std::vector<list_failure> failures = std::move(decoder->failures);
 
   sort_by_id(flows);
   std::sort(failures.begin(), failures.end(), [](const list_failure& a, const list_failure& b) { return a.id < b.id; });
