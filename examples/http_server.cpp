@@ -7,7 +7,8 @@
 //   DELETE /flowbuilder/flows/{id}            204, or 404
 //   POST   /flowbuilder/flows/{id}/validate   200 {"valid":…,"problems":[…]} for the flow in the body
 //                                             (the stored one when the body is empty)
-//   GET    /flowbuilder/flows/events          text/event-stream, one `data:` line per change
+//   GET    /flowbuilder/flows/events          text/event-stream, one `data:` line per change made
+//                                             after connecting; a `: heartbeat` comment when quiet
 //
 // Errors are {"error":"…"}. SIGINT or SIGTERM stops the server cleanly.
 //
@@ -23,19 +24,23 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <exception>
@@ -46,11 +51,14 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -60,6 +68,13 @@ using response = http::response<http::string_body>;
 constexpr std::string_view flows_path = "/flowbuilder/flows";
 constexpr std::string_view validate_suffix = "/validate";
 constexpr std::uint64_t max_request_body = 4 * 1024 * 1024;
+constexpr auto idle_timeout = 60s;        // a kept-alive connection without a new request is closed
+constexpr auto send_timeout = 30s;        // a client that takes no data for this long is dropped
+constexpr auto heartbeat_interval = 15s;  // a quiet event stream still sends this often
+// Events waiting for one event-stream client. When a client reads slowly this buffer fills and
+// then the NATS server pauses that client's watch (flow control), so what a slow client holds
+// stays bounded, and nobody else notices.
+constexpr std::size_t events_buffered_per_client = 64;
 
 // What every connection shares. Shared ownership: connections may outlive the coroutine that
 // started the server by a few steps while they wind down.
@@ -68,8 +83,8 @@ struct server_state {
   flowstore::store store;
   tcp::acceptor acceptor;
   boost::uuids::random_generator new_uuid;
-  // Open sockets and event watchers, closed and stopped on shutdown (one thread: no locking).
-  std::set<tcp::socket*> sockets;
+  // Open connections and event watchers, closed and stopped on shutdown (one thread: no locking).
+  std::set<beast::tcp_stream*> streams;
   std::set<flowstore::watcher*> watchers;
   bool stopping = false;
 };
@@ -123,6 +138,11 @@ response store_error_response(const request& req, const flowstore::error& e) {
   return error_response(req, status_for(e), e.what());
 }
 
+// A body that is not a flow document is the client's mistake, whatever the decoder's category.
+response bad_body_response(const request& req, const flowstore::error& e) {
+  return error_response(req, http::status::bad_request, e.what());
+}
+
 // A flow as the body of a response: its Go-compatible document.
 response flow_response(const request& req, http::status status, const flowstore::flow& f) {
   auto document = flowstore::to_json(f);
@@ -148,7 +168,7 @@ asio::awaitable<response> list_flows(server_state& state, const request& req) {
 
 asio::awaitable<response> create_flow(server_state& state, const request& req) {
   auto parsed = flowstore::flow_from_json(req.body());
-  if (!parsed) co_return store_error_response(req, parsed.error());
+  if (!parsed) co_return bad_body_response(req, parsed.error());
   if (parsed->id.empty()) parsed->id = boost::uuids::to_string(state.new_uuid());
   auto created = co_await state.store.create(std::move(*parsed));
   if (!created) co_return store_error_response(req, created.error());
@@ -163,7 +183,7 @@ asio::awaitable<response> get_flow(server_state& state, const request& req, std:
 
 asio::awaitable<response> replace_flow(server_state& state, const request& req, std::string id) {
   auto parsed = flowstore::flow_from_json(req.body());
-  if (!parsed) co_return store_error_response(req, parsed.error());
+  if (!parsed) co_return bad_body_response(req, parsed.error());
   if (parsed->id != id) {
     co_return id_mismatch_response(req, parsed->id, id);
   }
@@ -190,7 +210,7 @@ asio::awaitable<response> validate_flow(server_state& state, const request& req,
     candidate = std::move(*found);
   } else {
     auto parsed = flowstore::flow_from_json(req.body());
-    if (!parsed) co_return store_error_response(req, parsed.error());
+    if (!parsed) co_return bad_body_response(req, parsed.error());
     if (parsed->id.empty()) parsed->id = id;
     if (parsed->id != id) {
       co_return id_mismatch_response(req, parsed->id, id);
@@ -272,28 +292,39 @@ std::string event_message(const flowstore::flow_event& event) {
   return message;
 }
 
+// Sends a piece of the event stream; false when the client went away or took nothing for
+// send_timeout (the stream then closes the connection).
+asio::awaitable<bool> send(beast::tcp_stream& stream, std::string text) {
+  stream.expires_after(send_timeout);
+  boost::system::error_code ec;
+  co_await asio::async_write(stream, asio::buffer(text), asio::redirect_error(asio::use_awaitable, ec));
+  co_return !ec;
+}
+
 // Streams the store's changes to one client until it goes away or the server stops. Each
-// client has its own watcher: a client that reads slowly blocks only this coroutine, and its
-// full watch buffer pauses only its own watch, never the other clients or requests.
-asio::awaitable<void> stream_events(server_state& state, tcp::socket& socket, const request& req) {
+// client has its own watcher and this coroutine: a client that reads slowly blocks only its
+// own write here, its full watch buffer pauses only its own watch, and other clients and
+// requests go on.
+asio::awaitable<void> stream_events(server_state& state, beast::tcp_stream& stream, const request& req) {
   // updates_only: a client sees the changes made after it connected; it lists the flows for
   // the state before that.
   flowstore::watch_options options;
   options.start = flowstore::watch_start::updates_only;
+  options.buffer_capacity = events_buffered_per_client;
   flowstore::watcher changes = state.store.watch(">", options);
   registration<flowstore::watcher> stoppable(state.watchers, &changes);
-  boost::system::error_code ec;
 
   // The header goes out once the watch is in place (its initial_values_done marker), so a
   // client that got it is sure to see every change made from then on.
   auto first = co_await changes.next();
+  boost::system::error_code ec;
   if (!first) {
     response refused = store_error_response(req, first.error());
     refused.keep_alive(false);
-    co_await http::async_write(socket, refused, asio::redirect_error(asio::use_awaitable, ec));
+    stream.expires_after(send_timeout);
+    co_await http::async_write(stream, refused, asio::redirect_error(asio::use_awaitable, ec));
     co_return;
   }
-
   // No length and no chunking: the stream's body ends when the connection closes.
   http::response<http::empty_body> header{http::status::ok, req.version()};
   header.set(http::field::server, "flowstore-example");
@@ -301,64 +332,72 @@ asio::awaitable<void> stream_events(server_state& state, tcp::socket& socket, co
   header.set(http::field::cache_control, "no-cache");
   header.keep_alive(false);
   http::response_serializer<http::empty_body> serializer{header};
-  co_await http::async_write_header(socket, serializer, asio::redirect_error(asio::use_awaitable, ec));
+  stream.expires_after(send_timeout);
+  co_await http::async_write_header(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;
-  // An SSE comment, ignored by EventSource, that lets clients which only see the body (curl
-  // prints the header late) know that the watch is in place.
-  const std::string ready = ": watching\n\n";
-  co_await asio::async_write(socket, asio::buffer(ready), asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return;
+  // An SSE comment, ignored by EventSource, that tells clients which only see the body (curl)
+  // that the watch is in place.
+  std::string opening = ": watching\n\n";
+  if (first->type != flowstore::flow_event::kind::initial_values_done) opening += event_message(*first);
+  if (!co_await send(stream, std::move(opening))) co_return;
 
-  // A client that hangs up is noticed at the next write.
-  std::optional<flowstore::flow_event> pending;
-  if (first->type != flowstore::flow_event::kind::initial_values_done) pending = std::move(*first);
+  // A heartbeat comment when nothing happened for a while keeps proxies from closing the
+  // stream as idle, and finds clients that went away without a word.
+  asio::steady_timer heartbeat(co_await asio::this_coro::executor);
   while (!state.stopping) {
-    if (!pending) {
-      auto event = co_await changes.next();
-      if (!event) break;
+    heartbeat.expires_after(heartbeat_interval);
+    auto next_or_heartbeat = changes.next() || heartbeat.async_wait(asio::use_awaitable);
+    auto outcome = co_await std::move(next_or_heartbeat);
+    std::string message = ": heartbeat\n\n";
+    if (outcome.index() == 0) {
+      auto& event = std::get<0>(outcome);
+      if (!event) break;  // the watch ended: the server is stopping or lost its NATS connection
       if (event->type == flowstore::flow_event::kind::initial_values_done) continue;
-      pending = std::move(*event);
+      message = event_message(*event);
     }
-    const std::string message = event_message(*pending);
-    pending.reset();
-    co_await asio::async_write(socket, asio::buffer(message), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
+    if (!co_await send(stream, std::move(message))) break;
   }
   changes.stop();
 }
 
 // One client connection: requests answered in turn while the client keeps it alive.
 asio::awaitable<void> serve_connection(std::shared_ptr<server_state> state, tcp::socket socket) {
-  registration<tcp::socket> closable(state->sockets, &socket);
+  beast::tcp_stream stream(std::move(socket));
+  registration<beast::tcp_stream> closable(state->streams, &stream);
   beast::flat_buffer buffer;
   boost::system::error_code ec;
   try {
     while (!state->stopping) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(max_request_body);
-      co_await http::async_read(socket, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
+      stream.expires_after(idle_timeout);
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;  // closed by the client, timed out, or not HTTP
       const request req = parser.release();
       if (is_event_stream(req)) {
-        co_await stream_events(*state, socket, req);
+        co_await stream_events(*state, stream, req);
         break;
       }
       response res = co_await route(*state, req);
-      co_await http::async_write(socket, res, asio::redirect_error(asio::use_awaitable, ec));
+      stream.expires_after(send_timeout);
+      co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
       if (ec || !res.keep_alive()) break;
     }
   } catch (const std::exception& e) {
     std::cerr << "connection failed: " << e.what() << '\n';
   }
-  socket.shutdown(tcp::socket::shutdown_send, ec);
-  socket.close(ec);
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.socket().close(ec);
 }
 
 asio::awaitable<void> accept_connections(std::shared_ptr<server_state> state) {
   while (true) {
     boost::system::error_code ec;
     tcp::socket socket = co_await state->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;  // the acceptor was closed: the server is stopping
+    if (ec) {
+      if (!state->stopping) std::cerr << "accept failed, no new connections: " << ec.message() << '\n';
+      break;
+    }
     asio::co_spawn(state->acceptor.get_executor(), serve_connection(state, std::move(socket)), asio::detached);
   }
 }
@@ -368,7 +407,7 @@ void stop_serving(server_state& state) {
   boost::system::error_code ignored;
   state.acceptor.close(ignored);
   for (flowstore::watcher* w : state.watchers) w->stop();
-  for (tcp::socket* s : state.sockets) s->close(ignored);
+  for (beast::tcp_stream* s : state.streams) s->socket().close(ignored);
 }
 
 asio::awaitable<int> run(std::string url, unsigned short port) {

@@ -26,6 +26,8 @@ using namespace std::chrono_literals;
 constexpr int writers = 8;
 constexpr int rounds = 25;
 const std::string flow_id = "retry-demo";
+constexpr int max_transient_retries = 6;  // waiting 10 + 20 + … + 320 ms, about 0.6 s in all
+constexpr std::chrono::milliseconds first_backoff{10};
 
 struct tally {
   int applied = 0;
@@ -37,8 +39,10 @@ struct tally {
 std::string mark_name(int writer, int round) { return "w" + std::to_string(writer) + ".r" + std::to_string(round); }
 
 // Applies one edit: adds a mark to the first node's config, retrying until it sticks.
-asio::awaitable<bool> add_mark(flowstore::store& store, const std::string& mark, tally& counts) {
+asio::awaitable<bool> add_mark(flowstore::store& store, std::string mark, tally& counts) {
   asio::steady_timer backoff(co_await asio::this_coro::executor);
+  auto delay = first_backoff;
+  int transient_failures = 0;
   while (true) {
     auto current = co_await store.get(flow_id);
     if (current) {
@@ -49,15 +53,19 @@ asio::awaitable<bool> add_mark(flowstore::store& store, const std::string& mark,
     }
     const flowstore::error& problem = current.error();
     if (problem == flowstore::errc::conflict) {
-      ++counts.conflicts;  // somebody else wrote first: read again and redo the edit
+      // Somebody else wrote first: read again and redo the edit at once (their write
+      // succeeded, so the writers as a whole make progress).
+      ++counts.conflicts;
       continue;
     }
-    if (problem != flowstore::condition::transient) {
+    // Any other invalid or fatal error comes back on every attempt; a transient one (a timeout,
+    // a reconnect in progress) may clear up, but not forever.
+    if (problem != flowstore::condition::transient || ++transient_failures > max_transient_retries) {
       std::cerr << "giving up: " << problem.what() << '\n';
       co_return false;
     }
-    // The server is busy or the connection is back soon: wait a little, then retry.
-    backoff.expires_after(20ms);
+    backoff.expires_after(delay);
+    delay *= 2;
     boost::system::error_code ignored;
     co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
@@ -65,7 +73,8 @@ asio::awaitable<bool> add_mark(flowstore::store& store, const std::string& mark,
 
 asio::awaitable<void> writer(flowstore::store store, int number, tally& counts) {
   for (int round = 0; round < rounds && !counts.gave_up; ++round) {
-    const bool applied = co_await add_mark(store, mark_name(number, round), counts);
+    std::string mark = mark_name(number, round);
+    const bool applied = co_await add_mark(store, std::move(mark), counts);
     if (!applied) {
       counts.gave_up = true;
       break;
