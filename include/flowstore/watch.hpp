@@ -33,9 +33,9 @@ enum class watch_start {
 struct watch_options {
   watch_start start = watch_start::current_values;  ///< Where the watch begins.
   bool ignore_deletes = false;                      ///< Skip removals and purges.
-  /// Events held between the server and next() (0 counts as 1). When it is full the watch
-  /// pauses the server's delivery (flow control) rather than dropping events or growing
-  /// without bound.
+  /// Events held in the watcher for next() (0 counts as 1). When it is full the watch pauses
+  /// the server's delivery (flow control) rather than dropping events or growing without
+  /// bound; what the server sent before pausing waits in nats.c's queue meanwhile.
   std::size_t buffer_capacity = 256;
   /// Longest wait for the initial values before the initial_values_done marker is sent anyway
   /// (a guard against a consumer whose pending count never reaches zero); the store's operation
