@@ -1,5 +1,6 @@
 #include "kv/protocol.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -91,8 +92,11 @@ error protocol_failure(std::string what) { return {errc::protocol_error, "unexpe
 }  // namespace
 
 result<publish_reply> parse_publish_reply(std::string_view body) {
+  // An acknowledgement is a small object: parsed in a buffer on the stack, without the heap.
+  unsigned char scratch[1024];
+  boost::json::monotonic_resource memory(scratch, sizeof scratch);
   boost::json::error_code ec;
-  const boost::json::value v = boost::json::parse(body, ec);
+  const boost::json::value v = boost::json::parse(body, ec, &memory);
   if (ec || !v.is_object()) return protocol_failure("publish acknowledgement is not a JSON object");
   publish_reply reply;
   reply.error = read_api_error(v.get_object());
