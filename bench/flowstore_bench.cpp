@@ -436,18 +436,9 @@ class benchmark {
         side_.run(store_updates(s, begin, end, &updated, &store.updates));
         raw_updates(kv.get(), value, begin, end, &raw_revision, &raw.updates);
       }
-      results.add(scenario, "store get p50", "us").samples.push_back(percentile(store.gets, 0.5));
-      results.add(scenario, "raw kvStore_Get p50", "us").samples.push_back(percentile(raw.gets, 0.5));
-      results.add(scenario, "store get p99", "us").samples.push_back(percentile(store.gets, 0.99));
-      results.add(scenario, "raw kvStore_Get p99", "us").samples.push_back(percentile(raw.gets, 0.99));
-      results.add(scenario, "store create p50", "us").samples.push_back(percentile(store.creates, 0.5));
-      results.add(scenario, "raw kvStore_Create p50", "us").samples.push_back(percentile(raw.creates, 0.5));
-      results.add(scenario, "store create p99", "us").samples.push_back(percentile(store.creates, 0.99));
-      results.add(scenario, "raw kvStore_Create p99", "us").samples.push_back(percentile(raw.creates, 0.99));
-      results.add(scenario, "store update p50", "us").samples.push_back(percentile(store.updates, 0.5));
-      results.add(scenario, "raw kvStore_Update p50", "us").samples.push_back(percentile(raw.updates, 0.5));
-      results.add(scenario, "store update p99", "us").samples.push_back(percentile(store.updates, 0.99));
-      results.add(scenario, "raw kvStore_Update p99", "us").samples.push_back(percentile(raw.updates, 0.99));
+      add_latencies(scenario, "store get", "raw kvStore_Get", store.gets, raw.gets);
+      add_latencies(scenario, "store create", "raw kvStore_Create", store.creates, raw.creates);
+      add_latencies(scenario, "store update", "raw kvStore_Update", store.updates, raw.updates);
     }
     results.compare(scenario, "store get p50", "raw kvStore_Get p50", 1.15);
     results.compare(scenario, "store get p99", "raw kvStore_Get p99");
@@ -458,6 +449,16 @@ class benchmark {
   struct latencies {
     std::vector<double> gets, creates, updates;  // microseconds
   };
+
+  // p50 and p99 of one operation, the store's and the baseline's, as "<subject> p50" etc.
+  void add_latencies(const std::string& scenario, const std::string& store_subject, const std::string& raw_subject,
+                     const std::vector<double>& store_samples, const std::vector<double>& raw_samples) {
+    for (const double p : {0.5, 0.99}) {
+      const std::string suffix = p == 0.5 ? " p50" : " p99";
+      results.add(scenario, store_subject + suffix, "us").samples.push_back(percentile(store_samples, p));
+      results.add(scenario, raw_subject + suffix, "us").samples.push_back(percentile(raw_samples, p));
+    }
+  }
 
   static asio::awaitable<void> store_gets(flowstore::store s, int begin, int end, std::vector<double>* out) {
     for (int i = begin; i < end; ++i) {
