@@ -3,6 +3,7 @@
 #include "model/go_json_writer.hpp"
 #include "model/strict_json.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 
 #include <array>
@@ -427,8 +428,13 @@ result<std::string> to_json(const flow& f) {
 }
 
 result<flow> flow_from_json(std::string_view json) {
+  // The parse tree lives only while it is converted, so it is built in one arena instead of
+  // node by node on the heap. What the flow keeps of it (configs, unknown fields) is copied
+  // out: Boost.JSON copies a value that moves into a container of another storage.
+  unsigned char first_block[4096];
+  boost::json::monotonic_resource arena(first_block, sizeof first_block);
   std::string problem;
-  auto root = detail::parse_strict_json(json, max_json_depth, problem);
+  auto root = detail::parse_strict_json(json, max_json_depth, problem, &arena);
   if (!root) return error{errc::corrupt_data, "not a flow document: " + problem};
   return flow_decoder().decode(*root);
 }

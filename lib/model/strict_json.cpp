@@ -155,13 +155,13 @@ std::size_t members_in_tree(const json::value& root) {
 
 }  // namespace
 
-std::optional<boost::json::value> parse_strict_json(std::string_view text, std::size_t max_depth,
-                                                    std::string& problem) {
+std::optional<boost::json::value> parse_strict_json(std::string_view text, std::size_t max_depth, std::string& problem,
+                                                    boost::json::storage_ptr storage) {
   json::parse_options options;
   options.max_depth = max_depth;
   unsigned char temp[4096];
   json::basic_parser<counting_handler> parser(options, temp, sizeof temp);
-  parser.handler().stack.reset();
+  parser.handler().stack.reset(std::move(storage));
   json::error_code ec;
   const std::size_t consumed = parser.write_some(false, text.data(), text.size(), ec);
   if (ec) {

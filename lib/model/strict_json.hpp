@@ -5,6 +5,7 @@
 // other non-integer number correctly (Boost 1.81 may be off by one unit in the last place).
 #pragma once
 
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstddef>
@@ -14,8 +15,10 @@
 
 namespace flowstore::detail {
 
-/// Parses one JSON document nested at most `max_depth` deep. On failure returns nothing and
-/// sets `problem` to a short description ("invalid JSON: …" or "duplicated object key").
-std::optional<boost::json::value> parse_strict_json(std::string_view text, std::size_t max_depth, std::string& problem);
+/// Parses one JSON document nested at most `max_depth` deep, building it in `storage` (the
+/// default heap when null). On failure returns nothing and sets `problem` to a short
+/// description ("invalid JSON: …" or "duplicated object key").
+std::optional<boost::json::value> parse_strict_json(std::string_view text, std::size_t max_depth, std::string& problem,
+                                                    boost::json::storage_ptr storage = {});
 
 }  // namespace flowstore::detail
