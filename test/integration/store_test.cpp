@@ -477,6 +477,61 @@ TEST_CASE("store: a corrupt document is a list failure and a corrupt_data get an
   });
 }
 
+TEST_CASE("store: a list of thousands decoded in chunks is complete and sorted with its failures", "[store]") {
+  // More flows than one decoding chunk (128) many times over, written in an order unlike their
+  // ids' order, with corrupt documents among them: list() decodes the chunks on two threads
+  // and must still return every flow once, sorted, and every failure, sorted.
+  constexpr int flows = 2000;
+  constexpr int writers = 16;
+  nats_server server;
+  run_async(
+      [&](asio::io_context&) -> asio::awaitable<void> {
+        auto conn = co_await connect_to(server);
+        auto s = co_await open_store(conn);
+        // Captureless: a coroutine lambda's captures die with the lambda, before its coroutine.
+        auto write_share = [](flowstore::store& to, int first) -> asio::awaitable<void> {
+          for (int i = first; i < flows; i += writers) {
+            flowstore::flow f = sample_flow("f" + std::to_string((i * 7919) % flows));  // a permutation
+            auto created = co_await to.create(std::move(f));
+            REQUIRE_OK(created);
+          }
+        };
+        std::vector<asio::awaitable<void>> tasks;
+        for (int w = 0; w < writers; ++w) tasks.push_back(write_share(s, w));
+        co_await run_all(std::move(tasks));
+        const std::vector<std::string> corrupt = {"zz-broken", "a-broken", "m-broken"};
+        {
+          auto raw = raw_connect(server.url());
+          auto kv = raw_bind(raw.js.get(), s.bucket());
+          for (const auto& id : corrupt) raw_put(kv.get(), id, "{\"id\":");
+        }
+
+        auto listed = co_await s.list();
+        REQUIRE_OK(listed);
+        std::vector<std::string> expected;
+        for (int i = 0; i < flows; ++i) expected.push_back("f" + std::to_string(i));
+        std::sort(expected.begin(), expected.end());
+        REQUIRE(listed->flows.size() == expected.size());
+        for (std::size_t i = 0; i < expected.size(); ++i) {
+          REQUIRE(listed->flows[i].id == expected[i]);
+          CHECK(listed->flows[i].name == "Sample " + expected[i]);
+          CHECK(listed->flows[i].revision > 0);
+        }
+        REQUIRE(listed->failures.size() == corrupt.size());
+        CHECK(listed->failures[0].id == "a-broken");
+        CHECK(listed->failures[1].id == "m-broken");
+        CHECK(listed->failures[2].id == "zz-broken");
+        for (const auto& failure : listed->failures) CHECK(failure.problem.code == errc::corrupt_data);
+        // Each flow is the one stored under its id, not a neighbour's.
+        for (const std::size_t i : {std::size_t{0}, expected.size() / 2, expected.size() - 1}) {
+          auto got = co_await s.get(expected[i]);
+          REQUIRE_OK(got);
+          CHECK(*got == listed->flows[i]);
+        }
+      },
+      std::chrono::seconds(120));
+}
+
 // =============================================================================================
 // 8. history
 
