@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -73,10 +74,16 @@ void sort_by_id(std::vector<flow>& flows) {
   }
 }
 
-// Decodes a list's entries in chunks: on the library pool whenever the pool has no chunk of
-// this list, otherwise on the caller's thread, so that a list uses a second core where there is
-// one. Results are merged under the mutex, in any order (list() sorts them).
+// Decodes a list's entries in chunks: one chunk at a time is offered to the library pool and
+// the others are decoded on the caller's thread, so that a list uses a second core where there
+// is one. A chunk the pool has not started by the end of the scan is taken back, so a pool busy
+// with other work never holds a list up. Results are merged under the mutex, in any order
+// (list() sorts them).
 struct list_decoder {
+  struct offered_chunk {
+    std::atomic<bool> taken{false};  // by the pool, or back by the caller's thread: once
+    std::vector<entry> entries;
+  };
   struct waiter {
     asio::any_completion_handler<void()> handler;
     // Counts as work: the caller's run() must not return while the pool finishes a chunk.
@@ -91,27 +98,34 @@ struct list_decoder {
       const auto first = group.begin() + static_cast<std::ptrdiff_t>(begin);
       const auto last = group.begin() + static_cast<std::ptrdiff_t>(std::min(group.size(), begin + chunk_size));
       std::vector<entry> chunk(std::make_move_iterator(first), std::make_move_iterator(last));
-      bool offload = false;
+      std::shared_ptr<offered_chunk> offer;
       {
         std::lock_guard lock(mutex);
-        offload = on_pool == 0;
-        if (offload) ++on_pool;
+        if (!offered) offered = offer = std::make_shared<offered_chunk>();
       }
-      if (!offload) {
+      if (!offer) {
         decode(std::move(chunk));
         continue;
       }
-      asio::post(detail::blocking_pool(), [self, chunk = std::move(chunk)]() mutable {
-        self->decode(std::move(chunk));
-        std::lock_guard lock(self->mutex);
-        --self->on_pool;
-        if (self->on_pool == 0 && self->waiting) {
-          auto w = std::move(*self->waiting);
-          self->waiting.reset();
-          asio::post(w.executor.get_executor(), std::move(w.handler));
-        }
+      offer->entries = std::move(chunk);
+      asio::post(detail::blocking_pool(), [self, offer] {
+        if (offer->taken.exchange(true)) return;  // taken back
+        self->decode(std::move(offer->entries));
+        self->settle(offer);
       });
     }
+  }
+
+  // The caller's thread, once the scan is over.
+  void take_back() {
+    std::shared_ptr<offered_chunk> offer;
+    {
+      std::lock_guard lock(mutex);
+      offer = offered;
+    }
+    if (!offer || offer->taken.exchange(true)) return;
+    decode(std::move(offer->entries));
+    settle(offer);
   }
 
   void decode(std::vector<entry> group) {
@@ -134,21 +148,32 @@ struct list_decoder {
                     std::make_move_iterator(decoded_failures.end()));
   }
 
-  // Completes once no group is being decoded on the pool.
+  // The offered chunk is decoded: the next one may be offered, and a waiting list goes on.
+  void settle(const std::shared_ptr<offered_chunk>& offer) {
+    std::lock_guard lock(mutex);
+    if (offered == offer) offered.reset();
+    if (offered || !waiting) return;
+    auto w = std::move(*waiting);
+    waiting.reset();
+    asio::post(w.executor.get_executor(), std::move(w.handler));
+  }
+
+  // Completes once no chunk is being decoded on the pool.
   template <class Token>
   auto async_wait_idle(std::shared_ptr<list_decoder> self, Token&& token) {
     return asio::async_initiate<Token, void()>(
         [self](auto handler) {
           asio::any_io_executor executor = asio::get_associated_executor(handler, asio::system_executor());
           std::lock_guard lock(self->mutex);
-          if (self->on_pool == 0) return asio::post(executor, std::move(handler));
-          self->waiting.emplace(waiter{asio::any_completion_handler<void()>(std::move(handler)), asio::make_work_guard(executor)});
+          if (!self->offered) return asio::post(executor, std::move(handler));
+          self->waiting.emplace(
+              waiter{asio::any_completion_handler<void()>(std::move(handler)), asio::make_work_guard(executor)});
         },
         token);
   }
 
   std::mutex mutex;
-  std::size_t on_pool = 0;
+  std::shared_ptr<offered_chunk> offered;  // the chunk offered to the pool and not yet decoded
   std::optional<waiter> waiting;
   std::vector<flow> flows;
   std::vector<list_failure> failures;
@@ -303,6 +328,7 @@ asio::awaitable<result<list_result>> store::list() {
   auto decoder = std::make_shared<list_decoder>();
   auto decode_group = [&decoder](std::vector<entry>& group) { decoder->add(decoder, group); };
   auto scanned = co_await impl_->bucket.scan(">", detail::kv::scan_mode::last_per_key, what, decode_group);
+  decoder->take_back();
   co_await decoder->async_wait_idle(decoder, asio::use_awaitable);
   if (!scanned) co_return std::move(scanned).error();
   std::vector<flow> flows = std::move(decoder->flows);
