@@ -90,18 +90,9 @@ asio::awaitable<void> store_user(flowstore::store store, int n, int& completed, 
 
 asio::awaitable<int> run(std::string url) {
   auto executor = co_await asio::this_coro::executor;
-  flowstore::connect_options options;
-  options.servers = {url};
-  auto conn = co_await flowstore::connect(executor, std::move(options));
-  if (!conn) {
-    std::cerr << conn.error().what() << '\n';
-    co_return 1;
-  }
-  auto store = co_await flowstore::store::open(*conn);
-  if (!store) {
-    std::cerr << store.error().what() << '\n';
-    co_return 1;
-  }
+  auto opened = co_await example::connect_and_open(url);
+  if (!opened) co_return 1;
+  auto& [conn, store] = *opened;
 
   activity seen;
   tcp::acceptor acceptor(executor, {asio::ip::address_v4::loopback(), 0});
@@ -117,7 +108,7 @@ asio::awaitable<int> run(std::string url) {
   const auto start = std::chrono::steady_clock::now();
   asio::steady_timer all_done(executor, std::chrono::steady_clock::time_point::max());
   for (int n = 0; n < users; ++n) {
-    asio::co_spawn(executor, store_user(*store, n, completed, failed), [&](std::exception_ptr) {
+    asio::co_spawn(executor, store_user(store, n, completed, failed), [&](std::exception_ptr) {
       if (++finished == users) all_done.cancel();
     });
   }
@@ -131,7 +122,7 @@ asio::awaitable<int> run(std::string url) {
   std::cout << "store: " << completed << " gets completed, " << failed << " failed, in " << ms(elapsed) << " ms\n"
             << "meanwhile on the same thread: " << seen.ticks << " timer ticks (worst delay "
             << ms(seen.worst_tick_delay) << " ms), " << seen.echoes << " TCP echoes\n";
-  co_await conn->close();
+  co_await conn.close();
   co_return failed == 0 && seen.ticks > 0 && seen.echoes > 0 ? 0 : 1;
 }
 

@@ -1,13 +1,19 @@
-// What every example's main() does: take the NATS server URL from the command line and run
-// the example's coroutine on a single-threaded io_context. Each example's own work is in its
-// `run` coroutine; copy these few lines along with it.
+// What every example starts with: take the NATS server URL from the command line, run the
+// example's coroutine on a single-threaded io_context, connect and open the store. Each
+// example's own work is in its `run` coroutine; copy these few lines along with it.
 #pragma once
+
+#include <flowstore/connection.hpp>
+#include <flowstore/store.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <exception>
+#include <iostream>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -27,6 +33,31 @@ inline int run_to_completion(boost::asio::awaitable<int> program) {
   });
   io.run();
   return exit_code;
+}
+
+// A connection and the store in the default bucket on it.
+struct session {
+  flowstore::connection conn;
+  flowstore::store store;
+};
+
+// Connects to `url` and opens the store; on failure prints the error and returns nothing.
+inline boost::asio::awaitable<std::optional<session>> connect_and_open(std::string url) {
+  flowstore::connect_options options;
+  options.servers = {std::move(url)};
+  auto conn = co_await flowstore::connect(co_await boost::asio::this_coro::executor, std::move(options));
+  if (!conn) {
+    std::cerr << conn.error().what() << '\n';
+    co_return std::nullopt;
+  }
+  auto store = co_await flowstore::store::open(*conn);
+  if (!store) {
+    std::cerr << store.error().what() << '\n';
+    co_return std::nullopt;
+  }
+  std::optional<session> opened;
+  opened.emplace(session{std::move(*conn), std::move(*store)});
+  co_return opened;
 }
 
 }  // namespace example

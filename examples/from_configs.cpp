@@ -78,33 +78,24 @@ asio::awaitable<int> run(std::string url) {
   for (const auto& problem : problems) std::cout << "  " << problem.to_string() << '\n';
   if (!problems.empty()) co_return 1;
 
-  flowstore::connect_options options;
-  options.servers = {url};
-  auto conn = co_await flowstore::connect(co_await asio::this_coro::executor, std::move(options));
-  if (!conn) {
-    std::cerr << conn.error().what() << '\n';
-    co_return 1;
-  }
-  auto store = co_await flowstore::store::open(*conn);
-  if (!store) {
-    std::cerr << store.error().what() << '\n';
-    co_return 1;
-  }
-  auto created = co_await store->create(*built);
+  auto opened = co_await example::connect_and_open(url);
+  if (!opened) co_return 1;
+  auto& [conn, store] = *opened;
+  auto created = co_await store.create(*built);
   if (!created) {
     std::cerr << created.error().what() << '\n';
     co_return 1;
   }
   std::cout << "created  '" << created->name << "' version " << created->version << ", state "
             << flowstore::to_string(created->state) << '\n';
-  auto read_back = co_await store->get(created->id);
+  auto read_back = co_await store.get(created->id);
   if (!read_back) {
     std::cerr << read_back.error().what() << '\n';
     co_return 1;
   }
   std::cout << "read     " << read_back->nodes.size() << " nodes, " << read_back->connections.size()
             << " connections\n";
-  co_await conn->close();
+  co_await conn.close();
   co_return *read_back == *created ? 0 : 1;
 }
 

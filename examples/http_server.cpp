@@ -415,21 +415,12 @@ asio::awaitable<int> run(std::string url, unsigned short port) {
   // Installed before the address is printed, so a signal sent by whoever reads it is handled.
   asio::signal_set signals(executor, SIGINT, SIGTERM);
 
-  flowstore::connect_options options;
-  options.servers = {url};
-  auto conn = co_await flowstore::connect(executor, std::move(options));
-  if (!conn) {
-    std::cerr << conn.error().what() << '\n';
-    co_return 1;
-  }
-  auto store = co_await flowstore::store::open(*conn);
-  if (!store) {
-    std::cerr << store.error().what() << '\n';
-    co_return 1;
-  }
+  auto opened = co_await example::connect_and_open(url);
+  if (!opened) co_return 1;
+  auto& [conn, store] = *opened;
 
   const tcp::endpoint listen_on{asio::ip::address_v4::loopback(), port};
-  auto state = std::make_shared<server_state>(std::move(*store), tcp::acceptor(executor, listen_on));
+  auto state = std::make_shared<server_state>(std::move(store), tcp::acceptor(executor, listen_on));
   std::cout << "listening on http://127.0.0.1:" << state->acceptor.local_endpoint().port() << std::endl;
   asio::co_spawn(executor, accept_connections(state), asio::detached);
 
@@ -437,7 +428,7 @@ asio::awaitable<int> run(std::string url, unsigned short port) {
   const int signal_number = co_await signals.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   std::cerr << "signal " << signal_number << ": stopping\n";
   stop_serving(*state);
-  co_await conn->close();
+  co_await conn.close();
   co_return 0;
 }
 

@@ -85,18 +85,9 @@ asio::awaitable<void> writer(flowstore::store store, int number, tally& counts) 
 
 asio::awaitable<int> run(std::string url) {
   auto executor = co_await asio::this_coro::executor;
-  flowstore::connect_options options;
-  options.servers = {url};
-  auto conn = co_await flowstore::connect(executor, std::move(options));
-  if (!conn) {
-    std::cerr << conn.error().what() << '\n';
-    co_return 1;
-  }
-  auto store = co_await flowstore::store::open(*conn);
-  if (!store) {
-    std::cerr << store.error().what() << '\n';
-    co_return 1;
-  }
+  auto opened = co_await example::connect_and_open(url);
+  if (!opened) co_return 1;
+  auto& [conn, store] = *opened;
 
   flowstore::flow f;
   f.id = flow_id;
@@ -107,7 +98,7 @@ asio::awaitable<int> run(std::string url) {
   counter.type = flowstore::component_type::processor;
   counter.name = "marks-1";
   f.nodes.push_back(std::move(counter));
-  auto created = co_await store->create(std::move(f));
+  auto created = co_await store.create(std::move(f));
   if (!created) {
     std::cerr << created.error().what() << '\n';
     co_return 1;
@@ -118,7 +109,7 @@ asio::awaitable<int> run(std::string url) {
   tally counts;
   asio::steady_timer all_done(executor, std::chrono::steady_clock::time_point::max());
   for (int number = 0; number < writers; ++number) {
-    asio::co_spawn(executor, writer(*store, number, counts), [&](std::exception_ptr e) {
+    asio::co_spawn(executor, writer(store, number, counts), [&](std::exception_ptr e) {
       if (e) counts.gave_up = true;
       if (++counts.finished == writers) all_done.cancel();
     });
@@ -126,7 +117,7 @@ asio::awaitable<int> run(std::string url) {
   boost::system::error_code ignored;
   co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
 
-  auto final_flow = co_await store->get(flow_id);
+  auto final_flow = co_await store.get(flow_id);
   if (!final_flow) {
     std::cerr << final_flow.error().what() << '\n';
     co_return 1;
@@ -146,9 +137,9 @@ asio::awaitable<int> run(std::string url) {
     std::cout << missing << " marks missing\n";
   }
   // Removed so that the example can run again against the same bucket.
-  auto removed = co_await store->remove(flow_id);
+  auto removed = co_await store.remove(flow_id);
   if (!removed) std::cerr << removed.error().what() << '\n';
-  co_await conn->close();
+  co_await conn.close();
   const bool consistent = removed && !counts.gave_up && missing == 0 && final_flow->version == 1 + writers * rounds;
   co_return consistent ? 0 : 1;
 }

@@ -48,20 +48,11 @@ asio::awaitable<void> edit(flowstore::store store) {
 }
 
 asio::awaitable<int> run(std::string url) {
-  flowstore::connect_options options;
-  options.servers = {url};
-  auto conn = co_await flowstore::connect(co_await asio::this_coro::executor, std::move(options));
-  if (!conn) {
-    std::cerr << conn.error().what() << '\n';
-    co_return 1;
-  }
-  auto store = co_await flowstore::store::open(*conn);
-  if (!store) {
-    std::cerr << store.error().what() << '\n';
-    co_return 1;
-  }
+  auto opened = co_await example::connect_and_open(url);
+  if (!opened) co_return 1;
+  auto& [conn, store] = *opened;
 
-  flowstore::watcher changes = store->watch("watch-demo.*");
+  flowstore::watcher changes = store.watch("watch-demo.*");
   int removals = 0;
   bool editing = false;
   while (true) {
@@ -80,12 +71,12 @@ asio::awaitable<int> run(std::string url) {
     // Start editing once the current state is known; stop after the last removal.
     if (event->type == flowstore::flow_event::kind::initial_values_done) {
       editing = true;
-      asio::co_spawn(co_await asio::this_coro::executor, edit(*store), asio::detached);
+      asio::co_spawn(co_await asio::this_coro::executor, edit(store), asio::detached);
     }
     if (editing && event->type == flowstore::flow_event::kind::deleted && ++removals == 3) break;
   }
   changes.stop();
-  co_await conn->close();
+  co_await conn.close();
   co_return 0;
 }
 
