@@ -265,23 +265,9 @@ asio::awaitable<response> route(server_state& state, const request& req) {
   co_return error_response(req, http::status::method_not_allowed, "method not allowed");
 }
 
-const char* event_type(flowstore::flow_event::kind kind) {
-  switch (kind) {
-    case flowstore::flow_event::kind::put:
-      return "put";
-    case flowstore::flow_event::kind::deleted:
-      return "deleted";
-    case flowstore::flow_event::kind::purged:
-      return "purged";
-    case flowstore::flow_event::kind::initial_values_done:
-      break;
-  }
-  return "";
-}
-
 // One server-sent event: `data: {"type":…,"id":…,"revision":…,"flow":{…}}` and a blank line.
 std::string event_message(const flowstore::flow_event& event) {
-  std::string message = std::string("data: {\"type\":\"") + event_type(event.type) +
+  std::string message = std::string("data: {\"type\":\"") + std::string(flowstore::to_string(event.type)) +
                         "\",\"id\":" + json_string(event.id) + ",\"revision\":" + std::to_string(event.revision);
   if (event.value) {
     auto document = flowstore::to_json(*event.value);

@@ -16,20 +16,6 @@
 
 namespace asio = boost::asio;
 
-const char* describe(flowstore::flow_event::kind kind) {
-  switch (kind) {
-    case flowstore::flow_event::kind::put:
-      return "put";
-    case flowstore::flow_event::kind::deleted:
-      return "deleted";
-    case flowstore::flow_event::kind::purged:
-      return "purged";
-    case flowstore::flow_event::kind::initial_values_done:
-      return "initial values done";
-  }
-  return "?";
-}
-
 // Creates, updates and removes a few flows.
 asio::awaitable<void> edit(flowstore::store store) {
   for (int i = 1; i <= 3; ++i) {
@@ -61,9 +47,10 @@ asio::awaitable<int> run(std::string url) {
       std::cerr << event.error().what() << '\n';
       co_return 1;
     }
-    std::cout << describe(event->type);
-    if (event->type != flowstore::flow_event::kind::initial_values_done) {
-      std::cout << " '" << event->id << "' revision " << event->revision;
+    if (event->type == flowstore::flow_event::kind::initial_values_done) {
+      std::cout << "initial values done";
+    } else {
+      std::cout << flowstore::to_string(event->type) << " '" << event->id << "' revision " << event->revision;
     }
     if (event->value) std::cout << " version " << event->value->version << " \"" << event->value->name << '"';
     if (event->problem) std::cout << " (" << event->problem->message << ')';

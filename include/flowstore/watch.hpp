@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace flowstore {
 
@@ -61,6 +62,9 @@ struct flow_event {
   /// For a put whose stored document is not a flow: errc::corrupt_data naming the id.
   std::optional<error> problem{};
 };
+
+/// The name of an event kind: `"put"`, `"deleted"`, `"purged"` or `"initial_values_done"`.
+std::string_view to_string(flow_event::kind k) noexcept;
 
 /// A watch on a store's flows, made by store::watch(). Move-only; destroying it stops the watch
 /// (once no next() is waiting).

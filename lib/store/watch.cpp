@@ -10,6 +10,21 @@
 #include <boost/asio/use_awaitable.hpp>
 
 namespace flowstore {
+
+std::string_view to_string(flow_event::kind k) noexcept {
+  switch (k) {
+    case flow_event::kind::put:
+      return "put";
+    case flow_event::kind::deleted:
+      return "deleted";
+    case flow_event::kind::purged:
+      return "purged";
+    case flow_event::kind::initial_values_done:
+      return "initial_values_done";
+  }
+  return {};
+}
+
 namespace detail {
 
 class watch_impl {

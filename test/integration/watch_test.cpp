@@ -42,19 +42,7 @@
 namespace Catch {
 template <>
 struct StringMaker<flowstore::flow_event::kind> {
-  static std::string convert(flowstore::flow_event::kind k) {
-    switch (k) {
-      case flowstore::flow_event::kind::put:
-        return "put";
-      case flowstore::flow_event::kind::deleted:
-        return "deleted";
-      case flowstore::flow_event::kind::purged:
-        return "purged";
-      case flowstore::flow_event::kind::initial_values_done:
-        return "initial_values_done";
-    }
-    return "?";
-  }
+  static std::string convert(flowstore::flow_event::kind k) { return std::string(flowstore::to_string(k)); }
 };
 }  // namespace Catch
 

@@ -1,5 +1,6 @@
 #include <flowstore/flow.hpp>
 #include <flowstore/json.hpp>
+#include <flowstore/watch.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -448,4 +449,12 @@ TEST_CASE("runtime state and component type wire names", "[validate]") {
   CHECK(flowstore::component_type_from_string("gateway") == component_type::gateway);
   CHECK(flowstore::component_type_from_string("") == component_type::unset);
   CHECK(flowstore::component_type_from_string("transformer") == component_type::unrecognized);
+}
+
+TEST_CASE("watch event kinds have names", "[validate]") {
+  using kind = flowstore::flow_event::kind;
+  CHECK(flowstore::to_string(kind::put) == "put");
+  CHECK(flowstore::to_string(kind::deleted) == "deleted");
+  CHECK(flowstore::to_string(kind::purged) == "purged");
+  CHECK(flowstore::to_string(kind::initial_values_done) == "initial_values_done");
 }
