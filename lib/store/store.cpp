@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <iterator>
+#include <numeric>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,7 +58,7 @@ result<flow> decode_entry(const entry& e, const std::string& what) {
 // object, and sorting the flows themselves would move each about log2(n) times.
 void sort_by_id(std::vector<flow>& flows) {
   std::vector<std::size_t> order(flows.size());  // order[i]: where the flow for place i is now
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::iota(order.begin(), order.end(), std::size_t{0});
   std::sort(order.begin(), order.end(), [&flows](std::size_t a, std::size_t b) { return flows[a].id < flows[b].id; });
   for (std::size_t start = 0; start < order.size(); ++start) {
     if (order[start] == start) continue;  // in place, or placed along an earlier cycle
