@@ -1,11 +1,13 @@
 // Fuzz target: flow documents. Any input either fails to decode with errc::corrupt_data, or
 // decodes to a flow whose encoding is stable: decode(encode(f)) succeeds and encodes to the
 // same bytes, through the text API and through Boost.JSON's value_from/value_to. Validation
-// of the decoded flow gives the same problems after the round trip. Nothing may throw.
+// of the decoded flow gives the same problems after the round trip. Decoding the text and
+// decoding its parsed value agree. Nothing may throw.
 #include <flowstore/flow.hpp>
 #include <flowstore/json.hpp>
 
 #include "fuzz_check.hpp"
+#include "model/strict_json.hpp"
 
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
@@ -37,6 +39,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
 
   auto decoded = flow_from_json(text);
+
+  // The text is decoded in one pass over parser events, a value by replaying it: both must
+  // reach the same flow or the same error.
+  std::string problem;
+  if (auto parsed = detail::parse_strict_json(text, max_json_depth, problem)) {
+    auto from_value = flow_from_json(*parsed);
+    FUZZ_CHECK(from_value.has_value() == decoded.has_value(), decoded ? "" : decoded.error().message);
+    if (decoded) {
+      FUZZ_CHECK(*from_value == *decoded, "");
+    } else {
+      FUZZ_CHECK(from_value.error().message == decoded.error().message, from_value.error().message);
+    }
+  } else {
+    FUZZ_CHECK(!decoded.has_value(), problem);
+  }
+
   if (!decoded) {
     FUZZ_CHECK(decoded.error().code == errc::corrupt_data, decoded.error().message);
     FUZZ_CHECK(!decoded.error().message.empty(), "");

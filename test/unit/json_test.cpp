@@ -287,6 +287,41 @@ TEST_CASE("a duplicated key anywhere is corrupt_data even where Go keeps the las
   CHECK(flow_from_json(R"({"id":"f","nodes":[{"id":"a","config":{"k":1}},{"id":"b","config":{"k":2}}]})").has_value());
 }
 
+TEST_CASE("duplicated keys are found among case variants and in dropped position fields", "[json]") {
+  require_corrupt(R"({"ID":"f","ID":"g"})", "duplicated object key");
+  require_corrupt(R"({"extra":1,"extra":2})", "duplicated object key");
+  require_corrupt(R"({"nodes":[{"position":{"X":1,"X":2}}]})", "duplicated object key");
+  require_corrupt(R"({"nodes":[{"position":{"z":{"a":1,"a":2}}}]})", "duplicated object key");
+  require_corrupt(R"({"connections":[{"Id":"c","Id":"d"}]})", "duplicated object key");
+}
+
+TEST_CASE("strings and keys longer than the parser's buffer decode whole", "[json]") {
+  // Escapes make the parser hand text over in parts once its buffer is full.
+  std::string long_text;
+  std::string long_escaped;
+  for (int i = 0; i < 3000; ++i) {
+    long_text += "\xc3\xa9\"";
+    long_escaped += "\\u00e9\\\"";
+  }
+  const std::string doc = R"({"id":"f","name":")" + long_escaped + R"(","nodes":[{"id":")" + long_escaped +
+                          R"(","config":{")" + long_escaped + R"(":")" + long_escaped + R"("}}],")" + long_escaped +
+                          R"(":")" + long_escaped + R"(","Created_By":")" + long_escaped + R"("})";
+  const flow f = decode(doc);
+  CHECK(f.name == long_text);
+  CHECK(f.created_by == long_text);
+  REQUIRE(f.nodes.size() == 1);
+  CHECK(f.nodes[0].id == long_text);
+  CHECK(f.nodes[0].config.at(long_text).as_string() == long_text);
+  CHECK(f.unknown_fields.at(long_text).as_string() == long_text);
+  CHECK(decode(encode(f)) == f);
+}
+
+TEST_CASE("a document with several problems is refused for the first one", "[json]") {
+  require_corrupt(R"({"id":1,"name":)", "id: expected a string, got a number");
+  require_corrupt(R"({"nodes":[{"id":"a","id":"b"}],"version":"x"})", "duplicated object key");
+  require_corrupt(R"({"version":"x","nodes":[{"id":"a","id":"b"}]})", "version: expected an integer");
+}
+
 TEST_CASE("nesting is bounded on decode and encode", "[json]") {
   // Root, nodes array and node object take three levels; config fills the rest.
   CHECK(flow_from_json(nested_config(static_cast<int>(max_json_depth) - 3)).has_value());
