@@ -14,6 +14,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 
@@ -343,6 +344,16 @@ struct scan_state {
   bool done = false;
   std::optional<error> failure;
   std::optional<waiter> waiting;
+  // While the pool subscribes and asks for the consumer's count, which uses the subscription.
+  bool setting_up = false;
+  std::condition_variable set_up;
+  natsSubscription* subscription = nullptr;
+
+  // Under the mutex.
+  void end_setup() {
+    setting_up = false;
+    set_up.notify_all();
+  }
 };
 
 void on_scan_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure) {
@@ -384,7 +395,14 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
   auto scan = std::make_shared<scan_state>(state_->prefix);
   const std::string subject = state_->prefix + pattern;
 
-  auto subscribe_job = [s = state_, scan, subject, mode, what]() -> result<natsSubscription*> {
+  // Subscribing waits for the consumer's creation, whose reply may queue behind entries the
+  // server already streams; so does the consumer's count, which ends a scan that has nothing to
+  // deliver. Both run on the pool while this coroutine takes the groups that arrive meanwhile.
+  {
+    std::lock_guard lock(scan->mutex);
+    scan->setting_up = true;
+  }
+  asio::post(blocking_pool(), [s = state_, scan, subject, mode, what] {
     jsSubOptions options;
     jsSubOptions_Init(&options);
     options.Stream = s->stream.c_str();  // skips a stream lookup round trip
@@ -397,24 +415,30 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
         js_Subscribe(&sub, s->js.get(), subject.c_str(), &on_scan_message, closure, nullptr, &options, &js_code);
     if (st != NATS_OK) {
       delete closure;  // no callback can run for a subscription that was never made
-      return status_error(st, js_code, what);
+      std::lock_guard lock(scan->mutex);
+      scan->finish(status_error(st, js_code, what));
+      scan->end_setup();
+      return;
     }
     natsSubscription_SetPendingLimits(sub, -1, -1);
     natsSubscription_SetOnCompleteCB(sub, &on_scan_complete, closure);
-    // Nothing pending at creation means nothing will be delivered: done at once.
-    jsConsumerInfo* consumer = nullptr;
-    st = natsSubscription_GetConsumerInfo(&consumer, sub, nullptr, &js_code);
-    if (st == NATS_OK) {
-      const std::uint64_t total = consumer->NumPending + consumer->Delivered.Consumer;
-      jsConsumerInfo_Destroy(consumer);
+    {
       std::lock_guard lock(scan->mutex);
-      scan->expected = total;
-      if (scan->received >= total) scan->finish();
+      scan->subscription = sub;
     }
-    return sub;
-  };
-  auto subscribed = co_await run_blocking(std::move(subscribe_job));
-  if (!subscribed) co_return std::move(subscribed).error();
+    jsConsumerInfo* consumer = nullptr;
+    std::optional<std::uint64_t> total;
+    if (natsSubscription_GetConsumerInfo(&consumer, sub, nullptr, &js_code) == NATS_OK) {
+      total = consumer->NumPending + consumer->Delivered.Consumer;
+      jsConsumerInfo_Destroy(consumer);
+    }
+    std::lock_guard lock(scan->mutex);
+    if (total) {
+      scan->expected = total;
+      if (scan->received >= *total) scan->finish();
+    }
+    scan->end_setup();
+  });
 
   // Hand over groups as they arrive; time out only when nothing arrives for a whole timeout.
   asio::steady_timer timer(executor);
@@ -444,7 +468,8 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
     }
     std::lock_guard lock(scan->mutex);
     if (scan->group_ready()) continue;
-    if (scan->received == seen) {
+    // While setting up, the pool's requests time out by themselves, with their own error.
+    if (scan->received == seen && !scan->setting_up) {
       outcome =
           error{errc::timeout, what + ": no message for " + std::to_string(state_->config.timeout.count()) + " ms"};
       scan->done = true;
@@ -456,7 +481,14 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
   // Unsubscribing deletes the consumer with a blocking request: on the pool, and awaited, so
   // that no cleanup of this scan races a close of the connection that follows it. Skipped while
   // disconnected (it would wait out its whole timeout; the server drops an idle consumer).
-  auto cleanup_job = [nc = state_->connection->native(), sub = *subscribed] {
+  auto cleanup_job = [nc = state_->connection->native(), scan] {
+    natsSubscription* sub = nullptr;
+    {
+      std::unique_lock lock(scan->mutex);
+      scan->set_up.wait(lock, [&scan] { return !scan->setting_up; });
+      sub = scan->subscription;
+    }
+    if (sub == nullptr) return 0;  // subscribing failed
     if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) natsSubscription_Unsubscribe(sub);
     natsSubscription_Destroy(sub);
     return 0;
