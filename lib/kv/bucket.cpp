@@ -46,6 +46,8 @@ error transport_error(std::error_code ec, const std::string& what, std::chrono::
 
 }  // namespace
 
+error cancelled(const std::string& what) { return {errc::cancelled, what + ": cancelled"}; }
+
 error status_error(natsStatus s, int js_code, const std::string& what) {
   if (js_code != 0) {
     const char* last = nats_GetLastError(nullptr);
@@ -217,11 +219,13 @@ asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::stri
 
   // The key has messages. A tombstone (delete or purge marker) may be replaced: retry once
   // against its revision, so that a flow can be re-created after remove.
+  if (was_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled(what);
   auto last = co_await get(key, what);
   if (!last) co_return std::move(last).error();
   if (!*last || (*last)->operation == entry_operation::put) {
     co_return error{errc::already_exists, what + ": a flow with this id exists"};
   }
+  if (was_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled(what);
   auto second = co_await publish(std::move(key), std::move(value), (*last)->revision, false, what);
   if (!second && second.error().code == errc::conflict) {
     co_return error{errc::already_exists, what + ": a flow with this id was created concurrently"};
@@ -462,8 +466,8 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
     co_await (scan->async_wait_group(scan, asio::use_awaitable) || timer.async_wait(use_tuple));
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
       std::lock_guard lock(scan->mutex);
-      if (scan->done) continue;  // complete anyway: hand over the rest, wait no more
-      outcome = error{errc::cancelled, what + ": cancelled"};
+      if (scan->done && !scan->failure) continue;  // complete anyway: hand over the rest
+      outcome = cancelled(what);
       break;
     }
     std::lock_guard lock(scan->mutex);

@@ -98,6 +98,9 @@ class bucket {
 /// The error for a failed nats.c JetStream call (`js_code` 0 when there was no API error).
 error status_error(natsStatus s, int js_code, const std::string& what);
 
+/// errc::cancelled for the operation `what` ("<what>: cancelled").
+error cancelled(const std::string& what);
+
 /// Size of the header block nats.c sends for these headers.
 std::size_t header_block_bytes(const outgoing_message& message) noexcept;
 

@@ -4,6 +4,7 @@
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -27,6 +28,13 @@ asio::thread_pool& blocking_pool();
 /// another thread, so those calls never overlap.
 using teardown_executor = asio::strand<asio::thread_pool::executor_type>;
 teardown_executor& teardown_strand();
+
+/// `was_cancelled(co_await asio::this_coro::cancellation_state)`: whether the awaiting
+/// coroutine has been cancelled. Checked between two requests of one operation, so that it
+/// ends with errc::cancelled: Asio would throw at the next co_await instead.
+inline bool was_cancelled(const asio::cancellation_state& state) noexcept {
+  return state.cancelled() != asio::cancellation_type::none;
+}
 
 /// g++ 12 destroys a lambda twice when it is a temporary inside a co_await expression: name
 /// the lambda first (`auto job = [..]{..}; co_await run_blocking(std::move(job));`).

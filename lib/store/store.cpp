@@ -9,10 +9,12 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/system_executor.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <iterator>
 #include <numeric>
 #include <memory>
@@ -180,6 +182,26 @@ struct list_decoder {
   std::vector<list_failure> failures;
 };
 
+// A scan that sees its cancellation still removes its consumer, with one more co_await, where
+// Asio would throw instead (throw_if_cancelled, a setting of the whole coroutine stack, on by
+// default): the operation would leak its subscription and never report errc::cancelled. Runs
+// `op` with the setting off and then restores the caller's.
+template <class T>
+asio::awaitable<T> cancellation_as_result(asio::awaitable<T> op) {
+  const bool throwing = co_await asio::this_coro::throw_if_cancelled();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  std::optional<T> value;
+  std::exception_ptr failure;
+  try {
+    value.emplace(co_await std::move(op));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_await asio::this_coro::throw_if_cancelled(throwing);
+  if (failure) std::rethrow_exception(failure);
+  co_return std::move(*value);
+}
+
 result<std::string> encode(const flow& f, const std::string& what) {
   auto json = to_json(f);
   if (!json) return error{json.error().code, what + ": " + json.error().message};
@@ -260,6 +282,7 @@ asio::awaitable<result<flow>> store::update(flow f) {
     if (f.created_at.is_zero()) f.created_at = current->created_at;
     if (f.created_by.empty()) f.created_by = current->created_by;
     f.revision = current->revision;
+    if (detail::was_cancelled(co_await asio::this_coro::cancellation_state)) co_return detail::kv::cancelled(what);
   }
 
   const std::int64_t expected_version = f.version;
@@ -273,6 +296,7 @@ asio::awaitable<result<flow>> store::update(flow f) {
   auto revision = co_await impl_->bucket.update(f.id, std::move(json).value(), f.revision, what);
   if (!revision) {
     if (revision.error().code != errc::conflict) co_return std::move(revision).error();
+    if (detail::was_cancelled(co_await asio::this_coro::cancellation_state)) co_return std::move(revision).error();
     // Say what the caller is up against: the current version, or that the flow is gone.
     auto latest = co_await impl_->bucket.get(f.id, what);
     if (latest && (!*latest || (*latest)->operation != entry_operation::put)) co_return not_found_error(what);
@@ -304,6 +328,7 @@ asio::awaitable<result<void>> remove_checked(detail::kv::bucket bucket, std::str
                                           ", current version " + std::to_string(current->version)};
     }
   }
+  if (detail::was_cancelled(co_await asio::this_coro::cancellation_state)) co_return detail::kv::cancelled(what);
   auto erased = co_await bucket.erase(id, (*last)->revision, what);
   if (!erased) {
     if (erased.error().code == errc::conflict)
@@ -323,12 +348,14 @@ asio::awaitable<result<void>> store::remove(std::string id, std::int64_t expecte
   co_return co_await remove_checked(impl_->bucket, std::move(id), expected_version);
 }
 
-asio::awaitable<result<list_result>> store::list() {
-  const std::string what = "list flows in bucket " + quoted(impl_->bucket.name());
+namespace {
+
+asio::awaitable<result<list_result>> list_flows(std::shared_ptr<detail::store_impl> impl) {
+  const std::string what = "list flows in bucket " + quoted(impl->bucket.name());
   // Each group is decoded as it arrives, while the server still streams the rest.
   auto decoder = std::make_shared<list_decoder>();
   auto decode_group = [&decoder](std::vector<entry>& group) { decoder->add(decoder, group); };
-  auto scanned = co_await impl_->bucket.scan(">", detail::kv::scan_mode::last_per_key, what, decode_group);
+  auto scanned = co_await impl->bucket.scan(">", detail::kv::scan_mode::last_per_key, what, decode_group);
   decoder->take_back();
   co_await decoder->async_wait_idle(decoder, asio::use_awaitable);
   if (!scanned) co_return std::move(scanned).error();
@@ -343,10 +370,11 @@ asio::awaitable<result<list_result>> store::list() {
   co_return listed;
 }
 
-asio::awaitable<result<std::vector<flow_revision>>> store::history(std::string id) {
+asio::awaitable<result<std::vector<flow_revision>>> history_of(std::shared_ptr<detail::store_impl> impl,
+                                                                std::string id) {
   const std::string what = describe("history of", id);
   if (!valid_flow_id(id)) co_return invalid_id_error(what);
-  auto entries = co_await impl_->bucket.scan(id, detail::kv::scan_mode::all, what);
+  auto entries = co_await impl->bucket.scan(id, detail::kv::scan_mode::all, what);
   if (!entries) co_return std::move(entries).error();
   if (entries->empty()) co_return not_found_error(what);
   std::vector<flow_revision> revisions;
@@ -370,6 +398,14 @@ asio::awaitable<result<std::vector<flow_revision>>> store::history(std::string i
     revisions.push_back(std::move(r));
   }
   co_return revisions;
+}
+
+}  // namespace
+
+asio::awaitable<result<list_result>> store::list() { co_return co_await cancellation_as_result(list_flows(impl_)); }
+
+asio::awaitable<result<std::vector<flow_revision>>> store::history(std::string id) {
+  co_return co_await cancellation_as_result(history_of(impl_, std::move(id)));
 }
 
 }  // namespace flowstore

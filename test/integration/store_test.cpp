@@ -1103,6 +1103,45 @@ TEST_CASE("store: a get cancelled by a racing timer completes promptly and the c
       60s);
 }
 
+asio::awaitable<void> list_into(flowstore::store s, std::optional<flowstore::result<flowstore::list_result>>* out) {
+  *out = co_await s.list();
+}
+
+TEST_CASE("store: a list cancelled while its consumer is set up completes as cancelled without throwing", "[store]") {
+  using namespace asio::experimental::awaitable_operators;
+  nats_server server;
+  run_async(
+      [&](asio::io_context& io) -> asio::awaitable<void> {
+        auto conn = co_await connect_to(server);
+        flowstore::store_options options;
+        options.operation_timeout = 1s;
+        auto s = co_await open_store(conn, std::move(options));
+        auto created = co_await s.create(sample_flow("listed"));
+        REQUIRE_OK(created);
+
+        // The server stopped, setting the consumer up waits out its timeout on the library's
+        // thread; the cancellation that arrives meanwhile decides the outcome.
+        resume_on_exit guard{server};
+        server.pause();
+        std::optional<flowstore::result<flowstore::list_result>> listed;
+        asio::steady_timer timer(io, 50ms);
+        const auto started = std::chrono::steady_clock::now();
+        auto winner = co_await (list_into(s, &listed) || timer.async_wait(asio::use_awaitable));
+        const auto elapsed = std::chrono::steady_clock::now() - started;
+        CHECK(winner.index() == 1);
+        REQUIRE(listed.has_value());
+        REQUIRE_ERROR(*listed, errc::cancelled);
+        CHECK(elapsed < 10s);
+
+        server.resume();
+        auto again = co_await s.list();
+        REQUIRE_OK(again);
+        REQUIRE(again->flows.size() == 1);
+        CHECK(again->flows[0] == *created);
+      },
+      60s);
+}
+
 // =============================================================================================
 // 15. documents written by Go
 
