@@ -321,9 +321,12 @@ struct scan_state {
     return asio::async_initiate<Token, void()>(
         [self](auto handler) {
           asio::any_io_executor executor = asio::get_associated_executor(handler, asio::system_executor());
-          auto slot = asio::get_associated_cancellation_slot(handler);
           std::lock_guard lock(self->mutex);
           if (self->group_ready()) return asio::post(executor, std::move(handler));
+          self->waiting = waiter{asio::any_completion_handler<void()>(std::move(handler)), std::move(executor)};
+          // The slot of the stored handler: wrapping a handler installs the wrapper's own
+          // forwarding in the original slot, which would replace a handler put there before.
+          auto slot = asio::get_associated_cancellation_slot(self->waiting->handler);
           if (slot.is_connected()) {
             slot.assign([weak = std::weak_ptr<scan_state>(self)](asio::cancellation_type) {
               if (auto s = weak.lock()) {
@@ -332,7 +335,6 @@ struct scan_state {
               }
             });
           }
-          self->waiting = waiter{asio::any_completion_handler<void()>(std::move(handler)), std::move(executor)};
         },
         token);
   }
