@@ -350,8 +350,9 @@ struct scan_state {
   bool done = false;
   std::optional<error> failure;
   std::optional<waiter> waiting;
-  // While the pool subscribes and asks for the consumer's count, which uses the subscription.
-  bool setting_up = false;
+  // While the pool subscribes and asks for the consumer's count, which uses the subscription:
+  // from the scan's start.
+  bool setting_up = true;
   std::condition_variable set_up;
   natsSubscription* subscription = nullptr;
 
@@ -404,10 +405,6 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
   // Subscribing waits for the consumer's creation, whose reply may queue behind entries the
   // server already streams; so does the consumer's count, which ends a scan that has nothing to
   // deliver. Both run on the pool while this coroutine takes the groups that arrive meanwhile.
-  {
-    std::lock_guard lock(scan->mutex);
-    scan->setting_up = true;
-  }
   asio::post(blocking_pool(), [s = state_, scan, subject, mode, what] {
     jsSubOptions options;
     jsSubOptions_Init(&options);
@@ -466,7 +463,7 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
     if (finished) break;
     timer.expires_after(state_->config.timeout);
     co_await (scan->async_wait_group(scan, asio::use_awaitable) || timer.async_wait(use_tuple));
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+    if (was_cancelled(co_await asio::this_coro::cancellation_state)) {
       std::lock_guard lock(scan->mutex);
       if (scan->done && !scan->failure) continue;  // complete anyway: hand over the rest
       outcome = cancelled(what);
