@@ -10,9 +10,13 @@
 
 #include "bench_server.hpp"
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -415,12 +419,27 @@ class benchmark {
     constexpr int block = 50;
     populate(s, "get", 100);
     const std::string value = encoded(make_flow("raw", settings_.flow_bytes));
+    // The floor of any client that completes on the caller's io_context: the same direct get,
+    // its reply handed from nats.c's delivery thread to the io_context, nothing else.
+    io_reply_slot io_replies;
+    io_replies.executor = side_.io.get_executor();
+    natsInbox* inbox = nullptr;
+    check(natsInbox_Create(&inbox), "natsInbox_Create");
+    io_replies.reply_subject = std::string(inbox) + ".get";
+    natsInbox_Destroy(inbox);
+    natsSubscription* reply_sub = nullptr;
+    check(natsConnection_Subscribe(&reply_sub, raw_.nc, io_replies.reply_subject.c_str(), &hand_reply_to_io,
+                                   &io_replies),
+          "natsConnection_Subscribe");
     for (int rep = 0; rep < settings_.reps; ++rep) {
       latencies store, raw;
+      std::vector<double> raw_on_io_gets, raw_on_io_decoded_gets;
       for (int begin = 0; begin < n; begin += block) {
         const int end = std::min(n, begin + block);
         side_.run(store_gets(s, begin, end, &store.gets));
         raw_gets(kv.get(), begin, end, &raw.gets);
+        side_.run(raw_gets_on_io(raw_.nc, &io_replies, begin, end, false, &raw_on_io_gets));
+        side_.run(raw_gets_on_io(raw_.nc, &io_replies, begin, end, true, &raw_on_io_decoded_gets));
       }
       for (int begin = 0; begin < n; begin += block) {
         const int end = std::min(n, begin + block);
@@ -437,10 +456,19 @@ class benchmark {
         raw_updates(kv.get(), value, begin, end, &raw_revision, &raw.updates);
       }
       add_latencies(scenario, "store get", "raw kvStore_Get", store.gets, raw.gets);
+      results.add(scenario, "raw get completed on io_context p50", "us")
+          .samples.push_back(percentile(raw_on_io_gets, 0.5));
+      results.add(scenario, "raw get on io_context + decode p50", "us")
+          .samples.push_back(percentile(raw_on_io_decoded_gets, 0.5));
       add_latencies(scenario, "store create", "raw kvStore_Create", store.creates, raw.creates);
       add_latencies(scenario, "store update", "raw kvStore_Update", store.updates, raw.updates);
     }
+    natsSubscription_Unsubscribe(reply_sub);
+    natsSubscription_Destroy(reply_sub);
     results.compare(scenario, "store get p50", "raw kvStore_Get p50", 1.15);
+    results.compare(scenario, "raw get completed on io_context p50", "raw kvStore_Get p50");
+    results.compare(scenario, "store get p50", "raw get completed on io_context p50");
+    results.compare(scenario, "store get p50", "raw get on io_context + decode p50");
     results.compare(scenario, "store get p99", "raw kvStore_Get p99");
     results.compare(scenario, "store create p50", "raw kvStore_Create p50");
     results.compare(scenario, "store update p50", "raw kvStore_Update p50");
@@ -457,6 +485,48 @@ class benchmark {
       const std::string suffix = p == 0.5 ? " p50" : " p99";
       results.add(scenario, store_subject + suffix, "us").samples.push_back(percentile(store_samples, p));
       results.add(scenario, raw_subject + suffix, "us").samples.push_back(percentile(raw_samples, p));
+    }
+  }
+
+  // Where a reply to raw_gets_on_io goes: to the coroutine waiting for it, on its io_context.
+  struct io_reply_slot {
+    std::mutex mutex;
+    // Optional: any_completion_handler's move assignment recurses without end in Boost 1.81.
+    std::optional<asio::any_completion_handler<void(natsMsg*)>> waiting;
+    asio::any_io_executor executor;
+    std::string reply_subject;
+  };
+
+  // On nats.c's delivery thread, as in the library: only hands the reply to the io_context.
+  static void hand_reply_to_io(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* slot = static_cast<io_reply_slot*>(closure);
+    std::lock_guard lock(slot->mutex);
+    if (!slot->waiting) return natsMsg_Destroy(msg);
+    asio::post(slot->executor, asio::append(std::move(*slot->waiting), msg));
+    slot->waiting.reset();
+  }
+
+  static asio::awaitable<void> raw_gets_on_io(natsConnection* nc, io_reply_slot* slot, int begin, int end, bool decode,
+                                              std::vector<double>* out) {
+    for (int i = begin; i < end; ++i) {
+      const std::string subject = "$JS.API.DIRECT.GET.KV_bench_seq.$KV.bench_seq.get." + std::to_string(i % 100);
+      const auto start = clock_type::now();
+      auto request = [nc, slot, &subject](auto handler) {
+        {
+          std::lock_guard lock(slot->mutex);
+          slot->waiting.emplace(std::move(handler));
+        }
+        check(natsConnection_PublishRequest(nc, subject.c_str(), slot->reply_subject.c_str(), nullptr, 0),
+              "natsConnection_PublishRequest");
+      };
+      natsMsg* reply = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(natsMsg*)>(
+          std::move(request), asio::use_awaitable);
+      const std::string_view value(natsMsg_GetData(reply), static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
+      if (decode && !flowstore::flow_from_json(value)) fail("direct get of " + subject + ": not a flow");
+      out->push_back(seconds_since(start) * 1e6);
+      const bool found = !value.empty();
+      natsMsg_Destroy(reply);  // after the clock, as raw_gets destroys its entry
+      if (!found) fail("direct get of " + subject + ": empty reply");
     }
   }
 
