@@ -289,18 +289,12 @@ struct scan_state {
   // Entries handed over at a time: large enough that waking the coroutine costs little per
   // entry, small enough that its work starts while the scan still streams.
   static constexpr std::size_t group_size = 128;
-  static constexpr std::size_t release_group = 64;
 
-  explicit scan_state(std::string key_prefix) : prefix(std::move(key_prefix)) { spent.reserve(release_group); }
-  ~scan_state() { release_spent(); }
+  explicit scan_state(std::string key_prefix) : prefix(std::move(key_prefix)) {}
   scan_state(const scan_state&) = delete;
   scan_state& operator=(const scan_state&) = delete;
 
   // Under the mutex.
-  void release_spent() {
-    for (natsMsg* msg : spent) natsMsg_Destroy(msg);
-    spent.clear();
-  }
   void finish(std::optional<error> failure_found = std::nullopt) {
     if (done) return;
     done = true;
@@ -341,9 +335,8 @@ struct scan_state {
 
   std::mutex mutex;
   const std::string prefix;
-  // Messages already copied into `entries`, released in groups: each natsMsg_Destroy may wake
-  // nats.c's collector thread (see message_release_batch). Never grows past release_group.
-  std::vector<natsMsg*> spent;
+  // Messages already copied into `entries`, destroyed in groups (see held_messages).
+  held_messages spent;
   std::vector<entry> entries;  // arrived, not yet taken by the coroutine
   std::uint64_t received = 0;
   std::optional<std::uint64_t> expected;
@@ -368,8 +361,8 @@ void on_scan_message(natsConnection*, natsSubscription*, natsMsg* raw, void* clo
   std::uint64_t pending = 0;
   auto e = entry_from_message(raw, scan.prefix, pending);
   std::lock_guard lock(scan.mutex);
-  scan.spent.push_back(raw);
-  if (scan.spent.size() >= scan_state::release_group) scan.release_spent();
+  scan.spent.hold(raw);
+  if (scan.spent.full()) scan.spent.release_all();
   if (scan.done) return;
   if (!e) return scan.finish(std::move(e).error());
   scan.entries.push_back(std::move(e).value());

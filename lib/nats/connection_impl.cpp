@@ -292,7 +292,10 @@ void connection_impl::handle_reply(nats_message_ptr msg) {
   complete(token, {}, std::move(msg));
 }
 
-void connection_impl::cancel_request(std::uint64_t token) { complete(token, errc::cancelled, nullptr); }
+void connection_impl::cancel_request(std::uint64_t token) {
+  complete(token, errc::cancelled, nullptr);
+  release_held_replies();
+}
 
 void connection_impl::fail_all(errc code) {
   auto pending = std::move(pending_);
@@ -302,6 +305,7 @@ void connection_impl::fail_all(errc code) {
     if (request.slot.is_connected()) request.slot.clear();
     post_completion(std::move(request.done), code, nullptr);
   }
+  held_replies_.release_all();
 }
 
 // The server answers a publish it does not permit with an asynchronous -ERR naming the subject
@@ -341,6 +345,7 @@ void connection_impl::handle_timer() {
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     complete(deadlines_.begin()->second, errc::timeout, nullptr);
   }
+  release_held_replies();
   arm_timer();
 }
 
@@ -379,9 +384,18 @@ void connection_impl::drain_replies() {
     std::lock_guard lock(hub_->mutex);
     draining_.swap(hub_->replies);
   }
-  const message_release_batch release_at_end;
-  for (auto& reply : draining_) handle_reply(std::move(reply));
-  draining_.clear();
+  {
+    const message_release_scope hold_releases(held_replies_);
+    for (auto& reply : draining_) handle_reply(std::move(reply));
+    draining_.clear();
+  }
+  release_held_replies();
+}
+
+// Held replies go once nothing waits, when waking nats.c's collector delays no reply, or when
+// the limits are reached. In a loop of requests the next one is already out when a drain ends.
+void connection_impl::release_held_replies() {
+  if (pending_.empty() || held_replies_.full()) held_replies_.release_all();
 }
 
 void connection_impl::on_inbox_complete(void* closure) {

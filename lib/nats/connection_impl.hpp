@@ -108,6 +108,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   /// Requests currently waiting for a reply (strand only; for tests and diagnostics).
   std::size_t pending_requests() const noexcept { return pending_.size(); }
+  /// Replies released but not yet destroyed (strand only; for tests and diagnostics).
+  std::size_t held_replies() const noexcept { return held_replies_.size(); }
 
  private:
   using clock = std::chrono::steady_clock;
@@ -133,6 +135,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // Strand only.
   void handle_reply(nats_message_ptr msg);
   void drain_replies();
+  void release_held_replies();
   void complete(std::uint64_t token, std::error_code ec, nats_message_ptr msg);
   void fail_all(errc code);
   void fail_denied_publish(std::string_view violation);
@@ -163,6 +166,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::uint64_t next_token_ = 1;
   std::unordered_map<std::uint64_t, pending_request> pending_;
   std::vector<nats_message_ptr> draining_;  // replies being handled by drain_replies()
+  held_messages held_replies_;               // released while handling replies, destroyed in bulk
   std::multimap<clock::time_point, std::uint64_t> deadlines_;
   std::optional<asio::steady_timer> timer_;
   std::shared_ptr<io_anchor> anchor_;

@@ -5,9 +5,12 @@
 
 #include <nats.h>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace flowstore::detail {
 
@@ -23,22 +26,46 @@ using nats_connection_ptr = std::unique_ptr<natsConnection, nats_deleter<natsCon
 using nats_subscription_ptr =
     std::unique_ptr<natsSubscription, nats_deleter<natsSubscription, natsSubscription_Destroy>>;
 
-/// Destroys a message now, or at the end of the innermost message_release_batch open on this
-/// thread.
+/// Destroys a message now, or hands it to the held_messages a message_release_scope on this
+/// thread points at.
 void release_message(natsMsg* msg) noexcept;
 
-/// natsMsg_Destroy hands every message to nats.c's collector thread and wakes that thread when
-/// it is idle: one futex wake (and often a context switch) per reply. While a batch is open on
-/// a thread, releases there wait for its end, so a burst of replies wakes the collector once.
-class message_release_batch {
+/// Messages released but not yet destroyed. natsMsg_Destroy hands a message to nats.c's
+/// collector thread and wakes that thread when it is idle; done per reply, right after the next
+/// request went out, the wake and the collector compete with that request's reply for the
+/// cores. Held messages are destroyed together, when full or when their owner says.
+class held_messages {
  public:
-  message_release_batch() noexcept;
-  ~message_release_batch();
-  message_release_batch(const message_release_batch&) = delete;
-  message_release_batch& operator=(const message_release_batch&) = delete;
+  held_messages() = default;
+  ~held_messages() { release_all(); }
+  held_messages(const held_messages&) = delete;
+  held_messages& operator=(const held_messages&) = delete;
+
+  void hold(natsMsg* msg) noexcept;
+  void release_all() noexcept;
+  /// Holding more would keep too much memory from the allocator.
+  bool full() const noexcept { return messages_.size() >= max_messages || bytes_ >= max_bytes; }
+  std::size_t size() const noexcept { return messages_.size(); }
+
+  static constexpr std::size_t max_messages = 64;
+  static constexpr std::size_t max_bytes = 256 * 1024;
 
  private:
-  bool outermost_;
+  std::vector<natsMsg*> messages_;
+  std::size_t bytes_ = 0;
+};
+
+/// While alive, release_message() on this thread holds messages in `target` instead of
+/// destroying them. Nests: the innermost scope wins.
+class message_release_scope {
+ public:
+  explicit message_release_scope(held_messages& target) noexcept;
+  ~message_release_scope();
+  message_release_scope(const message_release_scope&) = delete;
+  message_release_scope& operator=(const message_release_scope&) = delete;
+
+ private:
+  held_messages* previous_;
 };
 
 struct message_releaser {

@@ -1,39 +1,42 @@
 #include "nats/handles.hpp"
 
-#include <vector>
-
 namespace flowstore::detail {
 namespace {
 
-struct deferred_releases {
-  bool open = false;
-  std::vector<natsMsg*> messages;
-};
+thread_local held_messages* release_target = nullptr;
 
-thread_local deferred_releases deferred;
+// What a message keeps allocated, roughly: its data plus subject, reply and headers.
+std::size_t footprint(natsMsg* msg) noexcept {
+  constexpr std::size_t envelope = 256;
+  return static_cast<std::size_t>(natsMsg_GetDataLength(msg)) + envelope;
+}
 
 }  // namespace
 
 void release_message(natsMsg* msg) noexcept {
   if (msg == nullptr) return;
-  if (deferred.open) {
-    try {
-      deferred.messages.push_back(msg);
-      return;
-    } catch (...) {
-      // Out of memory for the list: release at once instead.
-    }
-  }
+  if (release_target != nullptr) return release_target->hold(msg);
   natsMsg_Destroy(msg);
 }
 
-message_release_batch::message_release_batch() noexcept : outermost_(!deferred.open) { deferred.open = true; }
-
-message_release_batch::~message_release_batch() {
-  if (!outermost_) return;
-  deferred.open = false;
-  for (natsMsg* msg : deferred.messages) natsMsg_Destroy(msg);
-  deferred.messages.clear();  // keeps its capacity for the next batch on this thread
+void held_messages::hold(natsMsg* msg) noexcept {
+  try {
+    messages_.push_back(msg);
+    bytes_ += footprint(msg);
+  } catch (...) {
+    natsMsg_Destroy(msg);  // out of memory for the list: destroy at once instead
+  }
 }
+
+void held_messages::release_all() noexcept {
+  for (natsMsg* msg : messages_) natsMsg_Destroy(msg);
+  messages_.clear();  // keeps its capacity
+  bytes_ = 0;
+}
+
+message_release_scope::message_release_scope(held_messages& target) noexcept
+    : previous_(std::exchange(release_target, &target)) {}
+
+message_release_scope::~message_release_scope() { release_target = previous_; }
 
 }  // namespace flowstore::detail

@@ -9,12 +9,14 @@
 #include <flowstore/store.hpp>
 #include <flowstore/timestamp.hpp>
 
+#include "nats/connection_impl.hpp"
 #include "support/async.hpp"
 #include "support/flowstore_client.hpp"
 #include "support/nats_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -1032,6 +1034,33 @@ TEST_CASE("store: 10000 concurrent gets on one connection from one thread all co
         CHECK(conn.is_connected());
       },
       90s);
+}
+
+TEST_CASE("store: replies to back-to-back gets are freed in bulk and none stay held once idle", "[store]") {
+  nats_server server;
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    auto s = co_await open_store(conn);
+    auto created = co_await s.create(one_node_flow("held"));
+    REQUIRE_OK(created);
+
+    const flowstore::detail::connection_impl& impl = *conn.impl();
+    std::size_t most_held = 0;
+    for (int i = 0; i < 200; ++i) {
+      auto got = co_await s.get("held");
+      REQUIRE_OK(got);
+      // Resumed while the connection handles the reply; the earlier replies' drains ended with
+      // this loop's next get already out.
+      most_held = std::max(most_held, impl.held_replies());
+    }
+    CHECK(most_held > 1);
+    CHECK(most_held <= flowstore::detail::held_messages::max_messages);
+
+    // Once the last reply's handling ends, nothing waits: everything held is freed.
+    const auto executor = co_await asio::this_coro::executor;
+    co_await asio::post(executor, asio::use_awaitable);
+    CHECK(impl.held_replies() == 0);
+  });
 }
 
 // =============================================================================================
