@@ -362,7 +362,6 @@ void on_scan_message(natsConnection*, natsSubscription*, natsMsg* raw, void* clo
   auto e = entry_from_message(raw, scan.prefix, pending);
   std::lock_guard lock(scan.mutex);
   scan.spent.hold(raw);
-  if (scan.spent.full()) scan.spent.release_all();
   if (scan.done) return;
   if (!e) return scan.finish(std::move(e).error());
   scan.entries.push_back(std::move(e).value());

@@ -392,10 +392,10 @@ void connection_impl::drain_replies() {
   release_held_replies();
 }
 
-// Held replies go once nothing waits, when waking nats.c's collector delays no reply, or when
-// the limits are reached. In a loop of requests the next one is already out when a drain ends.
+// Held replies go once nothing waits, when waking nats.c's collector delays no reply (in a
+// loop of requests the next one is already out when a drain ends), or when the holder is full.
 void connection_impl::release_held_replies() {
-  if (pending_.empty() || held_replies_.full()) held_replies_.release_all();
+  if (pending_.empty()) held_replies_.release_all();
 }
 
 void connection_impl::on_inbox_complete(void* closure) {

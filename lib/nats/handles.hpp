@@ -33,7 +33,8 @@ void release_message(natsMsg* msg) noexcept;
 /// Messages released but not yet destroyed. natsMsg_Destroy hands a message to nats.c's
 /// collector thread and wakes that thread when it is idle; done per reply, right after the next
 /// request went out, the wake and the collector compete with that request's reply for the
-/// cores. Held messages are destroyed together, when full or when their owner says.
+/// cores. Held messages are destroyed together: once the limits are reached, so that holding
+/// keeps little memory from the allocator, or when their owner says.
 class held_messages {
  public:
   held_messages() = default;
@@ -43,8 +44,6 @@ class held_messages {
 
   void hold(natsMsg* msg) noexcept;
   void release_all() noexcept;
-  /// Holding more would keep too much memory from the allocator.
-  bool full() const noexcept { return messages_.size() >= max_messages || bytes_ >= max_bytes; }
   std::size_t size() const noexcept { return messages_.size(); }
 
   static constexpr std::size_t max_messages = 64;

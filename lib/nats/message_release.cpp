@@ -22,10 +22,12 @@ void release_message(natsMsg* msg) noexcept {
 void held_messages::hold(natsMsg* msg) noexcept {
   try {
     messages_.push_back(msg);
-    bytes_ += footprint(msg);
   } catch (...) {
     natsMsg_Destroy(msg);  // out of memory for the list: destroy at once instead
+    return;
   }
+  bytes_ += footprint(msg);
+  if (messages_.size() >= max_messages || bytes_ >= max_bytes) release_all();
 }
 
 void held_messages::release_all() noexcept {

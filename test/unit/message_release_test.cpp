@@ -1,5 +1,5 @@
-// Releasing nats.c messages: held inside a release scope, destroyed at once outside one, and a
-// holder that reports full by count and by size.
+// Releasing nats.c messages: held inside a release scope, destroyed at once outside one, and
+// destroyed together once a holder reaches its limits.
 #include "nats/handles.hpp"
 
 #include <catch2/catch.hpp>
@@ -51,17 +51,16 @@ TEST_CASE("the innermost release scope receives the releases and the outer one r
   CHECK(outer.size() == 1);
 }
 
-TEST_CASE("a holder is full at its message count or at its byte budget", "[nats]") {
+TEST_CASE("a holder destroys what it holds once it reaches its message count or its byte budget", "[nats]") {
   held_messages by_count;
   for (std::size_t i = 0; i + 1 < held_messages::max_messages; ++i) by_count.hold(message_of(10).release());
-  CHECK_FALSE(by_count.full());
+  CHECK(by_count.size() == held_messages::max_messages - 1);
   by_count.hold(message_of(10).release());
-  CHECK(by_count.full());
+  CHECK(by_count.size() == 0);
 
   held_messages by_size;
   by_size.hold(message_of(held_messages::max_bytes / 2).release());
-  CHECK_FALSE(by_size.full());
+  CHECK(by_size.size() == 1);
   by_size.hold(message_of(held_messages::max_bytes / 2).release());
-  CHECK(by_size.full());
-  CHECK(by_size.size() == 2);
+  CHECK(by_size.size() == 0);
 }
