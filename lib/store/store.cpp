@@ -158,7 +158,13 @@ struct list_decoder {
     if (offered || !waiting) return;
     auto w = std::move(*waiting);
     waiting.reset();
-    asio::post(w.executor.get_executor(), std::move(w.handler));
+    // The work guard travels with the handler and ends on the caller's thread: once the handler
+    // has run, the caller's io_context may be gone before this pool thread is scheduled again.
+    auto executor = w.executor.get_executor();
+    asio::post(executor, [w = std::move(w)]() mutable {
+      w.executor.reset();
+      std::move(w.handler)();
+    });
   }
 
   // Completes once no chunk is being decoded on the pool.
