@@ -36,6 +36,19 @@ inline bool was_cancelled(const asio::cancellation_state& state) noexcept {
   return state.cancelled() != asio::cancellation_type::none;
 }
 
+/// From a library thread: runs `handler(args...)` on the executor that `guard` keeps busy, and
+/// ends the guard there, right before the handler. Ended on the library thread after the post,
+/// the guard could outlive its io_context: once the handler has run, the caller may destroy it
+/// before that thread is scheduled again.
+template <class Guard, class Handler, class... Args>
+void complete_on_guarded(Guard guard, Handler handler, Args... args) {
+  auto executor = guard.get_executor();
+  asio::post(executor, [guard = std::move(guard), handler = std::move(handler), ... args = std::move(args)]() mutable {
+    guard.reset();
+    std::move(handler)(std::move(args)...);
+  });
+}
+
 /// g++ 12 destroys a lambda twice when it is a temporary inside a co_await expression: name
 /// the lambda first (`auto job = [..]{..}; co_await run_blocking(std::move(job));`).
 ///
@@ -52,12 +65,7 @@ asio::awaitable<std::invoke_result_t<F&>> run_blocking(F f, Executor where = blo
       // Release everything the job captured before completing: once the caller has resumed,
       // its objects (and its io_context) may be gone.
       work.reset();
-      auto executor = guard.get_executor();
-      asio::post(executor,
-                 [handler = std::move(handler), value = std::move(value), guard = std::move(guard)]() mutable {
-                   guard.reset();
-                   std::move(handler)(std::move(value));
-                 });
+      complete_on_guarded(std::move(guard), std::move(handler), std::move(value));
     });
   };
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(result_type)>(std::move(initiation),

@@ -158,13 +158,7 @@ struct list_decoder {
     if (offered || !waiting) return;
     auto w = std::move(*waiting);
     waiting.reset();
-    // The work guard travels with the handler and ends on the caller's thread: once the handler
-    // has run, the caller's io_context may be gone before this pool thread is scheduled again.
-    auto executor = w.executor.get_executor();
-    asio::post(executor, [w = std::move(w)]() mutable {
-      w.executor.reset();
-      std::move(w.handler)();
-    });
+    detail::complete_on_guarded(std::move(w.executor), std::move(w.handler));
   }
 
   // Completes once no chunk is being decoded on the pool.
