@@ -392,8 +392,8 @@ void connection_impl::drain_replies() {
   release_held_replies();
 }
 
-// Held replies go once nothing waits, when waking nats.c's collector delays no reply (in a
-// loop of requests the next one is already out when a drain ends), or when the holder is full.
+// Held replies go once nothing waits, when waking nats.c's collector delays no reply; in a loop
+// of requests the next one is already out when a drain ends. (The holder frees itself when full.)
 void connection_impl::release_held_replies() {
   if (pending_.empty()) held_replies_.release_all();
 }
