@@ -208,6 +208,20 @@ void check(natsStatus s, const char* what) {
   if (s != NATS_OK) fail(std::string(what) + ": " + natsStatus_GetText(s) + " " + nats_GetLastError(nullptr));
 }
 
+// A fresh inbox subject from nats.c, for replies to raw requests.
+std::string new_inbox() {
+  natsInbox* inbox = nullptr;
+  check(natsInbox_Create(&inbox), "natsInbox_Create");
+  std::string subject(inbox);
+  natsInbox_Destroy(inbox);
+  return subject;
+}
+
+// What a raw direct get of `key` in KV bucket `bucket` is published to.
+std::string direct_get_subject(const std::string& bucket, const std::string& key) {
+  return "$JS.API.DIRECT.GET.KV_" + bucket + ".$KV." + bucket + "." + key;
+}
+
 struct raw_client {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
@@ -423,10 +437,7 @@ class benchmark {
     // its reply handed from nats.c's delivery thread to the io_context, nothing else.
     io_reply_slot io_replies;
     io_replies.executor = side_.io.get_executor();
-    natsInbox* inbox = nullptr;
-    check(natsInbox_Create(&inbox), "natsInbox_Create");
-    io_replies.reply_subject = std::string(inbox) + ".get";
-    natsInbox_Destroy(inbox);
+    io_replies.reply_subject = new_inbox();
     natsSubscription* reply_sub = nullptr;
     check(natsConnection_Subscribe(&reply_sub, raw_.nc, io_replies.reply_subject.c_str(), &hand_reply_to_io,
                                    &io_replies),
@@ -509,7 +520,7 @@ class benchmark {
   static asio::awaitable<void> raw_gets_on_io(natsConnection* nc, io_reply_slot* slot, int begin, int end, bool decode,
                                               std::vector<double>* out) {
     for (int i = begin; i < end; ++i) {
-      const std::string subject = "$JS.API.DIRECT.GET.KV_bench_seq.$KV.bench_seq.get." + std::to_string(i % 100);
+      const std::string subject = direct_get_subject("bench_seq", "get." + std::to_string(i % 100));
       const auto start = clock_type::now();
       auto request = [nc, slot, &subject](auto handler) {
         {
@@ -717,10 +728,7 @@ class benchmark {
   // inbox subscription; nothing decoded. What nats.c and the server do for pipelined reads.
   double direct_get_async(int depth, int total, int keys) {
     reply_counter counter;
-    natsInbox* inbox = nullptr;
-    check(natsInbox_Create(&inbox), "natsInbox_Create");
-    const std::string reply_prefix = std::string(inbox) + ".";
-    natsInbox_Destroy(inbox);
+    const std::string reply_prefix = new_inbox() + ".";
     natsSubscription* sub = nullptr;
     check(natsConnection_Subscribe(&sub, raw_.nc, (reply_prefix + "*").c_str(), &count_reply, &counter),
           "natsConnection_Subscribe");
@@ -731,7 +739,7 @@ class benchmark {
         std::unique_lock lock(counter.mutex);
         counter.changed.wait(lock, [&] { return i - counter.received < depth; });
       }
-      const std::string subject = "$JS.API.DIRECT.GET.KV_bench_pipe.$KV.bench_pipe.g." + std::to_string(i % keys);
+      const std::string subject = direct_get_subject("bench_pipe", "g." + std::to_string(i % keys));
       const std::string reply = reply_prefix + std::to_string(i);
       check(natsConnection_PublishRequest(raw_.nc, subject.c_str(), reply.c_str(), nullptr, 0),
             "natsConnection_PublishRequest");
