@@ -8,8 +8,10 @@
 #include <boost/json/parse_options.hpp>
 
 #include <array>
+#include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -92,20 +94,63 @@ enum : std::size_t { id, component, type, name, position, config, unknown };
 }
 constexpr std::size_t position_unknown = position_fields.size();
 
+// Nodes and connections are read into arrays kept by the decoding thread and moved into arrays
+// of their exact size at the end: growing the flow's own arrays element by element allocated
+// three times for three nodes and kept room for a fourth. One builder runs at a time per thread.
+struct scratch_arrays {
+  std::vector<flow_node> nodes;
+  std::vector<flow_connection> connections;
+  bool in_use = false;
+};
+
+scratch_arrays& array_scratch() {
+  thread_local scratch_arrays arrays;
+  return arrays;
+}
+
+template <class T>
+std::vector<T> take_all(std::vector<T>& read) {
+  std::vector<T> exact;
+  exact.reserve(read.size());
+  std::move(read.begin(), read.end(), std::back_inserter(exact));
+  read.clear();
+  return exact;
+}
+
+// Empties a scratch array, giving its memory back after an unusually large document.
+template <class T>
+void release(std::vector<T>& read) {
+  constexpr std::size_t kept_capacity = 64;
+  read.clear();
+  if (read.capacity() > kept_capacity) std::vector<T>().swap(read);
+}
+
 // Builds a flow from the events of one document in order: structure, keys and scalars of the
 // flow's own fields, and whole values for configs and unknown fields. Every event returns
 // false once the document is found not to be a flow; error() then says why.
 class flow_builder {
  public:
+  flow_builder() {
+    assert(!array_scratch().in_use);
+    array_scratch().in_use = true;
+  }
+  flow_builder(const flow_builder&) = delete;
+  flow_builder& operator=(const flow_builder&) = delete;
+  ~flow_builder() {
+    release(nodes_);
+    release(connections_);
+    array_scratch().in_use = false;
+  }
+
   bool object_begin() {
     if (depth_ == 0) return push(frame_kind::flow);
     frame& top = frames_[depth_ - 1];
     switch (top.kind) {
       case frame_kind::nodes:
-        flow_.nodes.emplace_back();
+        nodes_.emplace_back();
         return push(frame_kind::node);
       case frame_kind::connections:
-        flow_.connections.emplace_back();
+        connections_.emplace_back();
         return push(frame_kind::connection);
       case frame_kind::node:
         if (top.field == node_field::position) {
@@ -128,10 +173,10 @@ class flow_builder {
     if (depth_ != 0 && frames_[depth_ - 1].kind == frame_kind::flow) {
       switch (frames_[depth_ - 1].field) {
         case flow_field::nodes:
-          flow_.nodes.clear();
+          nodes_.clear();
           return push(frame_kind::nodes);
         case flow_field::connections:
-          flow_.connections.clear();
+          connections_.clear();
           return push(frame_kind::connections);
         default:
           break;
@@ -141,7 +186,16 @@ class flow_builder {
   }
 
   bool array_end() {
-    --depth_;
+    switch (frames_[--depth_].kind) {
+      case frame_kind::nodes:
+        flow_.nodes = take_all(nodes_);
+        break;
+      case frame_kind::connections:
+        flow_.connections = take_all(connections_);
+        break;
+      default:
+        break;
+    }
     return true;
   }
 
@@ -170,7 +224,7 @@ class flow_builder {
       case frame_kind::node:
         return node_string(top.field, s);
       case frame_kind::connection: {
-        flow_connection& c = flow_.connections.back();
+        flow_connection& c = connections_.back();
         std::string* fields[] = {&c.id, &c.source_node_id, &c.source_port, &c.target_node_id, &c.target_port};
         fields[top.field]->assign(s);
         return true;
@@ -200,10 +254,10 @@ class flow_builder {
     if (depth_ == 0) return type_error(json::kind::null);
     switch (frames_[depth_ - 1].kind) {
       case frame_kind::nodes:
-        flow_.nodes.emplace_back();
+        nodes_.emplace_back();
         return true;
       case frame_kind::connections:
-        flow_.connections.emplace_back();
+        connections_.emplace_back();
         return true;
       default:
         return true;  // a known field left at its zero value
@@ -245,7 +299,7 @@ class flow_builder {
         }
         return true;
       case frame_kind::connection:
-        flow_.connections.back().unknown_fields.insert_or_assign(key_, std::move(v));
+        connections_.back().unknown_fields.insert_or_assign(key_, std::move(v));
         return true;
       default:
         return true;  // Go drops unknown position fields
@@ -388,7 +442,7 @@ class flow_builder {
     return true;
   }
 
-  flow_node& node() { return flow_.nodes.back(); }
+  flow_node& node() { return nodes_.back(); }
 
   // What the next value must be, for error messages.
   std::string_view expected() const {
@@ -435,15 +489,15 @@ class flow_builder {
         if (top.field == flow_field::connections) return "connections";
         return std::string(key_);
       case frame_kind::nodes:
-        return element_path("nodes", flow_.nodes.size());
+        return element_path("nodes", nodes_.size());
       case frame_kind::connections:
-        return element_path("connections", flow_.connections.size());
+        return element_path("connections", connections_.size());
       case frame_kind::node:
-        return element_path("nodes", flow_.nodes.size() - 1) + "." + std::string(key_);
+        return element_path("nodes", nodes_.size() - 1) + "." + std::string(key_);
       case frame_kind::connection:
-        return element_path("connections", flow_.connections.size() - 1) + "." + std::string(key_);
+        return element_path("connections", connections_.size() - 1) + "." + std::string(key_);
       case frame_kind::position:
-        return element_path("nodes", flow_.nodes.size() - 1) + "." + position_key_ + "." + std::string(key_);
+        return element_path("nodes", nodes_.size() - 1) + "." + position_key_ + "." + std::string(key_);
     }
     return std::string(key_);
   }
@@ -462,6 +516,9 @@ class flow_builder {
   }
 
   flow flow_;
+  // The arrays being read, until their number of elements is known.
+  std::vector<flow_node>& nodes_ = array_scratch().nodes;
+  std::vector<flow_connection>& connections_ = array_scratch().connections;
   std::array<frame, 4> frames_{};  // flow, nodes, node, position: the deepest the builder goes
   std::size_t depth_ = 0;
   // The last key, for unknown fields and error messages: a field's name or one of the frame's

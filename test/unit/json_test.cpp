@@ -256,6 +256,39 @@ TEST_CASE("strings are escaped as Go escapes them", "[json]") {
                                     R"(\ufffd\ufffd\ufffd",)"));
 }
 
+TEST_CASE("node and connection arrays are read whole, each document on its own", "[json]") {
+  // Sized once: three nodes hold room for three.
+  const flow three = decode(R"({"nodes":[{"id":"a"},{"id":"b"},{"id":"c"}],"connections":[{"id":"x"},{"id":"y"}]})");
+  REQUIRE(three.nodes.size() == 3);
+  CHECK(three.nodes.capacity() == 3);
+  CHECK(three.nodes[2].id == "c");
+  REQUIRE(three.connections.size() == 2);
+  CHECK(three.connections.capacity() == 2);
+  CHECK(three.connections[1].id == "y");
+
+  // A later case variant of the field replaces the earlier array, as in Go.
+  const flow replaced = decode(R"({"nodes":[{"id":"a"},{"id":"b"}],"Nodes":[{"id":"c"}]})");
+  REQUIRE(replaced.nodes.size() == 1);
+  CHECK(replaced.nodes[0].id == "c");
+
+  // A document refused halfway through its arrays leaves nothing behind for the next one.
+  require_corrupt(R"({"nodes":[{"id":"left"},{"position":1}]})", "nodes[1].position: expected an object");
+  require_corrupt(R"({"connections":[{"id":"left"},{"id":2}]})", "connections[1].id: expected a string");
+  const flow next = decode(R"({"nodes":[{"id":"n"}],"connections":[{"id":"c"}]})");
+  REQUIRE(next.nodes.size() == 1);
+  CHECK(next.nodes[0].id == "n");
+  REQUIRE(next.connections.size() == 1);
+  CHECK(next.connections[0].id == "c");
+
+  // Large arrays, then a small one.
+  std::string many = R"({"nodes":[)";
+  for (int i = 0; i < 500; ++i) many += (i ? "," : "") + std::string(R"({"id":"n)") + std::to_string(i) + R"("})";
+  const flow large = decode(many + "]}");
+  REQUIRE(large.nodes.size() == 500);
+  CHECK(large.nodes[499].id == "n499");
+  CHECK(decode(R"({"nodes":[{"id":"z"}]})").nodes.size() == 1);
+}
+
 TEST_CASE("malformed documents are corrupt_data naming what is wrong", "[json]") {
   require_corrupt(R"({"id":"f","name":)", "invalid JSON");
   require_corrupt(R"([{"id":"f"}])", "expected an object, got an array");
