@@ -56,17 +56,25 @@ result<flow> decode_entry(const entry& e, const std::string& what) {
   return decode_entry(e, [&what]() -> const std::string& { return what; });
 }
 
-// Sorts positions, then moves each flow once, into a vector of exactly their number: a flow is
-// a large object, sorting the flows themselves would move each about log2(n) times, and the
-// vector they were gathered in grew by doubling.
-std::vector<flow> sorted_by_id(std::vector<flow>& flows) {
-  std::vector<std::size_t> order(flows.size());
+// Sorts positions, then moves each flow once along the permutation's cycles: a flow is a large
+// object, and sorting the flows themselves would move each about log2(n) times.
+void sort_by_id(std::vector<flow>& flows) {
+  std::vector<std::size_t> order(flows.size());  // order[i]: where the flow for place i is now
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::sort(order.begin(), order.end(), [&flows](std::size_t a, std::size_t b) { return flows[a].id < flows[b].id; });
-  std::vector<flow> sorted;
-  sorted.reserve(flows.size());
-  for (const std::size_t from : order) sorted.push_back(std::move(flows[from]));
-  return sorted;
+  for (std::size_t start = 0; start < order.size(); ++start) {
+    if (order[start] == start) continue;  // in place, or placed along an earlier cycle
+    flow held = std::move(flows[start]);
+    std::size_t place = start;
+    while (order[place] != start) {
+      const std::size_t from = order[place];
+      flows[place] = std::move(flows[from]);
+      order[place] = place;
+      place = from;
+    }
+    flows[place] = std::move(held);
+    order[place] = place;
+  }
 }
 
 // Decodes a list's entries in chunks: one chunk at a time is offered to the library pool and
@@ -351,10 +359,10 @@ asio::awaitable<result<list_result>> list_flows(std::shared_ptr<detail::store_im
   decoder->take_back();
   co_await decoder->async_wait_idle(decoder, asio::use_awaitable);
   if (!scanned) co_return std::move(scanned).error();
-  std::vector<flow> flows = sorted_by_id(decoder->flows);
-  decoder->flows = {};
+  std::vector<flow> flows = std::move(decoder->flows);
   std::vector<list_failure> failures = std::move(decoder->failures);
 
+  sort_by_id(flows);
   std::sort(failures.begin(), failures.end(), [](const list_failure& a, const list_failure& b) { return a.id < b.id; });
   list_result listed;
   listed.flows = std::move(flows);
