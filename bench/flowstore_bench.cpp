@@ -222,6 +222,29 @@ std::string direct_get_subject(const std::string& bucket, const std::string& key
   return "$JS.API.DIRECT.GET.KV_" + bucket + ".$KV." + bucket + "." + key;
 }
 
+// The raw ordered scan: kvStore_WatchAll with ignore-deletes, read until the marker that ends
+// the initial values.
+kvWatcher* start_raw_scan(kvStore* kv) {
+  kvWatchOptions options;
+  kvWatchOptions_Init(&options);
+  options.IgnoreDeletes = true;
+  kvWatcher* w = nullptr;
+  check(kvStore_WatchAll(&w, kv, &options), "kvStore_WatchAll");
+  return w;
+}
+
+// An entry's value, as text.
+std::string_view value_of(kvEntry* e) {
+  return {static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e))};
+}
+
+// The scan's next entry, or null at the end of the initial values.
+kvEntry* next_scanned(kvWatcher* w) {
+  kvEntry* e = nullptr;
+  check(kvWatcher_Next(&e, w, 30000), "kvWatcher_Next");
+  return e;
+}
+
 struct raw_client {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
@@ -808,18 +831,11 @@ class benchmark {
 
         const double cpu_before = busy_cpu_seconds();
         start = clock_type::now();
-        kvWatchOptions options;
-        kvWatchOptions_Init(&options);
-        options.IgnoreDeletes = true;
-        kvWatcher* w = nullptr;
-        check(kvStore_WatchAll(&w, kv.get(), &options), "kvStore_WatchAll");
+        kvWatcher* w = start_raw_scan(kv.get());
         int scanned = 0;
         double first_entry_seconds = 0;
         double cpu_at_first_entry = 0;
-        while (true) {
-          kvEntry* e = nullptr;
-          check(kvWatcher_Next(&e, w, 30000), "kvWatcher_Next");
-          if (e == nullptr) break;  // the end of the initial values
+        while (kvEntry* e = next_scanned(w)) {
           if (scanned++ == 0) {
             first_entry_seconds = seconds_since(start);
             cpu_at_first_entry = busy_cpu_seconds();
@@ -905,18 +921,10 @@ class benchmark {
   // The raw ordered scan, decoding each value with flow_from_json as it arrives. With `costs`,
   // also times each decode and a plain boost::json::parse of the same bytes.
   int raw_scan_and_decode(kvStore* kv, decode_costs* costs) {
-    kvWatchOptions options;
-    kvWatchOptions_Init(&options);
-    options.IgnoreDeletes = true;
-    kvWatcher* w = nullptr;
-    check(kvStore_WatchAll(&w, kv, &options), "kvStore_WatchAll");
+    kvWatcher* w = start_raw_scan(kv);
     int decoded = 0;
-    while (true) {
-      kvEntry* e = nullptr;
-      check(kvWatcher_Next(&e, w, 30000), "kvWatcher_Next");
-      if (e == nullptr) break;
-      const std::string_view value(static_cast<const char*>(kvEntry_Value(e)),
-                                   static_cast<std::size_t>(kvEntry_ValueLen(e)));
+    while (kvEntry* e = next_scanned(w)) {
+      const std::string_view value = value_of(e);
       if (costs == nullptr) {
         if (flowstore::flow_from_json(value)) ++decoded;
       } else {
@@ -962,8 +970,7 @@ class benchmark {
           queue.pop_back();
         }
         for (kvEntry* e : group) {
-          const std::string_view value(static_cast<const char*>(kvEntry_Value(e)),
-                                       static_cast<std::size_t>(kvEntry_ValueLen(e)));
+          const std::string_view value = value_of(e);
           if (parse_only) {
             boost::system::error_code ec;
             json::value parsed = json::parse(json::string_view(value.data(), value.size()), ec);
@@ -978,11 +985,7 @@ class benchmark {
     std::vector<std::thread> threads;
     for (int i = 0; i < decoders; ++i) threads.emplace_back(decode_groups, static_cast<std::size_t>(i));
 
-    kvWatchOptions options;
-    kvWatchOptions_Init(&options);
-    options.IgnoreDeletes = true;
-    kvWatcher* w = nullptr;
-    check(kvStore_WatchAll(&w, kv, &options), "kvStore_WatchAll");
+    kvWatcher* w = start_raw_scan(kv);
     std::vector<kvEntry*> group;
     auto hand_over = [&] {
       {
@@ -992,10 +995,7 @@ class benchmark {
       ready.notify_one();
       group.clear();
     };
-    while (true) {
-      kvEntry* e = nullptr;
-      check(kvWatcher_Next(&e, w, 30000), "kvWatcher_Next");
-      if (e == nullptr) break;
+    while (kvEntry* e = next_scanned(w)) {
       group.push_back(e);
       if (group.size() == 128) hand_over();  // list()'s group size
     }
