@@ -177,6 +177,8 @@ class store {
   /// Every flow in one pass over the bucket (one ordered consumer, not one request per flow).
   /// Removed flows are skipped; a document that does not decode is reported in
   /// list_result::failures and does not hide the others. An empty bucket gives an empty list.
+  /// Each id appears once: a flow written while the list runs is listed at the latest revision
+  /// the scan delivered, which may be newer than the one current when the list started.
   /// The flows are decoded while the scan streams, in chunks on the caller's thread and on the
   /// library's own thread pool.
   ///

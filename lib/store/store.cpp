@@ -3,6 +3,7 @@
 
 #include "model/message.hpp"
 #include "nats/blocking.hpp"
+#include "store/list_assembly.hpp"
 #include "store/store_impl.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
@@ -16,7 +17,6 @@
 #include <atomic>
 #include <exception>
 #include <iterator>
-#include <numeric>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -56,32 +56,11 @@ result<flow> decode_entry(const entry& e, const std::string& what) {
   return decode_entry(e, [&what]() -> const std::string& { return what; });
 }
 
-// Sorts positions, then moves each flow once along the permutation's cycles: a flow is a large
-// object, and sorting the flows themselves would move each about log2(n) times.
-void sort_by_id(std::vector<flow>& flows) {
-  std::vector<std::size_t> order(flows.size());  // order[i]: where the flow for place i is now
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::sort(order.begin(), order.end(), [&flows](std::size_t a, std::size_t b) { return flows[a].id < flows[b].id; });
-  for (std::size_t start = 0; start < order.size(); ++start) {
-    if (order[start] == start) continue;  // in place, or placed along an earlier cycle
-    flow held = std::move(flows[start]);
-    std::size_t place = start;
-    while (order[place] != start) {
-      const std::size_t from = order[place];
-      flows[place] = std::move(flows[from]);
-      order[place] = place;
-      place = from;
-    }
-    flows[place] = std::move(held);
-    order[place] = place;
-  }
-}
-
 // Decodes a list's entries in chunks: one chunk at a time is offered to the library pool and
 // the others are decoded on the caller's thread, so that a list uses a second core where there
 // is one. A chunk the pool has not started by the end of the scan is taken back, so a pool busy
-// with other work never holds a list up. Results are merged under the mutex, in any order
-// (list() sorts them).
+// with other work never holds a list up. Results are merged under the mutex, in any order, with
+// a record of each revision delivered, from which list() keeps each key's latest and sorts.
 struct list_decoder {
   struct offered_chunk {
     std::atomic<bool> taken{false};  // by the pool, or back by the caller's thread: once
@@ -134,21 +113,36 @@ struct list_decoder {
   void decode(std::vector<entry> group) {
     std::vector<flow> decoded_flows;
     std::vector<list_failure> decoded_failures;
+    std::vector<detail::scanned_revision> delivered;
     decoded_flows.reserve(group.size());
+    delivered.reserve(group.size());
     for (entry& e : group) {
-      if (e.operation != entry_operation::put) continue;
+      if (e.operation != entry_operation::put) {
+        delivered.emplace_back(std::move(e.key), e.revision, detail::scanned_as::removal, 0);
+        continue;
+      }
       auto decoded = decode_entry(e, [&e] { return describe("list", e.key); });
       if (decoded) {
+        delivered.emplace_back(std::move(e.key), e.revision, detail::scanned_as::flow, decoded_flows.size());
         decoded_flows.push_back(std::move(decoded).value());
       } else {
+        delivered.emplace_back(e.key, e.revision, detail::scanned_as::failure, decoded_failures.size());
         decoded_failures.push_back({std::move(e.key), std::move(decoded).error()});
       }
     }
     std::lock_guard lock(mutex);
-    flows.insert(flows.end(), std::make_move_iterator(decoded_flows.begin()),
-                 std::make_move_iterator(decoded_flows.end()));
-    failures.insert(failures.end(), std::make_move_iterator(decoded_failures.begin()),
-                    std::make_move_iterator(decoded_failures.end()));
+    for (auto& r : delivered) {
+      if (r.kind == detail::scanned_as::flow) r.index += flows.size();
+      if (r.kind == detail::scanned_as::failure) r.index += failures.size();
+    }
+    append(flows, decoded_flows);
+    append(failures, decoded_failures);
+    append(revisions, delivered);
+  }
+
+  template <class T>
+  static void append(std::vector<T>& to, std::vector<T>& more) {
+    to.insert(to.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   }
 
   // The offered chunk is decoded: the next one may be offered, and a waiting list goes on.
@@ -180,6 +174,7 @@ struct list_decoder {
   std::optional<waiter> waiting;
   std::vector<flow> flows;
   std::vector<list_failure> failures;
+  std::vector<detail::scanned_revision> revisions;  // one for each flow, failure and removal
 };
 
 // A scan that sees its cancellation still removes its consumer, with one more co_await, where
@@ -359,14 +354,10 @@ asio::awaitable<result<list_result>> list_flows(std::shared_ptr<detail::store_im
   decoder->take_back();
   co_await decoder->async_wait_idle(decoder, asio::use_awaitable);
   if (!scanned) co_return std::move(scanned).error();
-  std::vector<flow> flows = std::move(decoder->flows);
-  std::vector<list_failure> failures = std::move(decoder->failures);
-
-  sort_by_id(flows);
-  std::sort(failures.begin(), failures.end(), [](const list_failure& a, const list_failure& b) { return a.id < b.id; });
   list_result listed;
-  listed.flows = std::move(flows);
-  listed.failures = std::move(failures);
+  listed.flows = std::move(decoder->flows);
+  listed.failures = std::move(decoder->failures);
+  detail::keep_latest_by_key(listed.flows, listed.failures, decoder->revisions);
   co_return listed;
 }
 

@@ -534,6 +534,69 @@ TEST_CASE("store: a list of thousands decoded in chunks is complete and sorted w
       std::chrono::seconds(120));
 }
 
+TEST_CASE("store: a list while its flows are updated names each flow once, at its latest delivered revision",
+          "[store]") {
+  // Updates that land while the scan's consumer is set up reach the scan twice: the revision
+  // the consumer starts from, and the new one after it. The list keeps one per flow.
+  static constexpr int flows = 400;
+  static constexpr int writers = 16;
+  nats_server server;
+  run_async(
+      [&](asio::io_context&) -> asio::awaitable<void> {
+        auto conn = co_await connect_to(server);
+        auto s = co_await open_store(conn);
+        std::vector<flowstore::flow> stored;
+        for (int i = 0; i < flows; ++i) {
+          auto created = co_await s.create(sample_flow("f" + std::to_string(i)));
+          REQUIRE_OK(created);
+          stored.push_back(*created);
+        }
+
+        bool lists_done = false;
+        int updates = 0;
+        // Captureless: a coroutine lambda's captures die with the lambda, before its coroutine.
+        auto update_share = [](flowstore::store& to, std::vector<flowstore::flow>& held, int first,
+                               const bool& stop, int& count) -> asio::awaitable<void> {
+          while (!stop) {
+            for (int i = first; i < flows && !stop; i += writers) {
+              held[i].description = "update " + std::to_string(count);
+              auto updated = co_await to.update(held[i]);
+              REQUIRE_OK(updated);
+              held[i] = *updated;
+              ++count;
+            }
+          }
+        };
+        // Spawned after the writers: each has its first update in flight when this starts.
+        auto list_during_updates = [](flowstore::store& from, const std::vector<flowstore::flow>& held,
+                                      const int& count, bool& stop) -> asio::awaitable<void> {
+          struct stop_writers {
+            bool& stop;
+            ~stop_writers() { stop = true; }  // also when a check throws
+          } at_end{stop};
+          for (int round = 0; round < 5; ++round) {
+            std::vector<flowstore::flow> before = held;
+            std::sort(before.begin(), before.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+            const int count_before = count;
+            auto listed = co_await from.list();
+            REQUIRE_OK(listed);
+            CHECK(count > count_before);  // the writers wrote while the list ran
+            CHECK(listed->failures.empty());
+            REQUIRE(listed->flows.size() == static_cast<std::size_t>(flows));
+            for (int i = 0; i < flows; ++i) {
+              REQUIRE(listed->flows[i].id == before[i].id);
+              CHECK(listed->flows[i].revision >= before[i].revision);
+            }
+          }
+        };
+        std::vector<asio::awaitable<void>> tasks;
+        for (int w = 0; w < writers; ++w) tasks.push_back(update_share(s, stored, w, lists_done, updates));
+        tasks.push_back(list_during_updates(s, stored, updates, lists_done));
+        co_await run_all(std::move(tasks));
+      },
+      std::chrono::seconds(120));
+}
+
 // =============================================================================================
 // 8. history
 
