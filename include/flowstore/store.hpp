@@ -185,9 +185,9 @@ class store {
   /// - Errors: transport errors only; errc::timeout when no message arrives for a whole
   ///   operation timeout.
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
-  /// - Cancellation: terminal cancellation ends the scan at once with errc::cancelled, also
-  ///   while the consumer is being set up (a blocking nats.c call on the library's thread). The
-  ///   consumer is always removed, on the library's thread, once its setup has returned.
+  /// - Cancellation: terminal cancellation ends the scan with errc::cancelled, at once while it
+  ///   waits for entries; while the consumer is being set up (a blocking nats.c call, not
+  ///   interrupted), once that call has returned. The consumer is always removed.
   asio::awaitable<result<list_result>> list();
 
   /// The retained revisions of one flow, oldest first: puts with their flow, deletions and

@@ -473,27 +473,25 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
     seen = scan->received;
   }
 
-  std::unique_lock lock(scan->mutex);
-  scan->done = true;  // callbacks still to come drop their messages
-  lock.unlock();
-
-  // Unsubscribing deletes the consumer with a blocking request: on the teardown strand, where a
-  // close of the connection that follows queues behind it, so the two never race; the scan does
-  // not wait for that round trip. Skipped while disconnected (it would wait out its whole
-  // timeout; the server drops an idle consumer).
-  asio::post(teardown_strand(), [nc = state_->connection->native(), scan] {
+  // Unsubscribing deletes the consumer with a blocking request: on the pool, and awaited, so
+  // that no cleanup of this scan races a close of the connection that follows it. Skipped while
+  // disconnected (it would wait out its whole timeout; the server drops an idle consumer).
+  auto cleanup_job = [nc = state_->connection->native(), scan] {
     natsSubscription* sub = nullptr;
     {
-      std::unique_lock setup_lock(scan->mutex);
-      scan->set_up.wait(setup_lock, [&scan] { return !scan->setting_up; });
+      std::unique_lock lock(scan->mutex);
+      scan->set_up.wait(lock, [&scan] { return !scan->setting_up; });
       sub = scan->subscription;
     }
-    if (sub == nullptr) return;  // subscribing failed
+    if (sub == nullptr) return 0;  // subscribing failed
     if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) natsSubscription_Unsubscribe(sub);
     natsSubscription_Destroy(sub);
-  });
+    return 0;
+  };
+  co_await run_blocking(std::move(cleanup_job), teardown_strand());
 
-  lock.lock();
+  std::lock_guard lock(scan->mutex);
+  scan->done = true;
   if (outcome) co_return std::move(*outcome);
   if (scan->failure) co_return std::move(*scan->failure);
   co_return success();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <numeric>
+#include <string_view>
 #include <utility>
 
 namespace flowstore::detail {

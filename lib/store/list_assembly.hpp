@@ -31,8 +31,7 @@ struct scanned_revision {
 /// is a removal — and sorts the flows and failures kept by key.
 ///
 /// A scan delivers a key more than once when it is written while the scan's consumer is set
-/// up, or when the scan delivers every revision. `revisions` holds one element for each flow
-/// and each failure, and one for each removal.
+/// up. `revisions` holds one element for each flow and each failure, and one for each removal.
 void keep_latest_by_key(std::vector<flow>& flows, std::vector<list_failure>& failures,
                         const std::vector<scanned_revision>& revisions);
 
