@@ -21,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -236,6 +237,41 @@ kvWatcher* start_raw_scan(kvStore* kv) {
 // An entry's value, as text.
 std::string_view value_of(kvEntry* e) {
   return {static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e))};
+}
+
+// A Boost.JSON parser handler that accepts every token and builds nothing: reading a document
+// this way is the least any decoder of it can do with this JSON library.
+struct token_reader {
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) { return true; }
+  bool on_object_end(std::size_t, json::error_code&) { return true; }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(std::size_t, json::error_code&) { return true; }
+  bool on_key_part(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_key(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_string_part(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, json::error_code&) { return true; }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return true; }
+  bool on_double(double, json::string_view, json::error_code&) { return true; }
+  bool on_bool(bool, json::error_code&) { return true; }
+  bool on_null(json::error_code&) { return true; }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+};
+
+// True when `text` is one complete JSON document, read token by token without building anything.
+bool read_tokens(std::string_view text) {
+  json::basic_parser<token_reader> parser{json::parse_options{}};
+  json::error_code ec;
+  parser.write_some(false, text.data(), text.size(), ec);
+  return !ec && parser.done();
 }
 
 // The scan's next entry, or null at the end of the initial values.
@@ -856,25 +892,31 @@ class benchmark {
 
         // What any list that hands back flows must add to the scan: decoding each document.
         start = clock_type::now();
-        const int decoded = raw_scan_and_decode(kv.get(), nullptr);
+        const int decoded = raw_scan_and_decode(kv.get(), decoder_work::decode, nullptr);
         results.add(scenario, "raw ordered scan + decode", "ms").samples.push_back(seconds_since(start) * 1e3);
         if (decoded != size) fail("raw scan decoded " + std::to_string(decoded));
+        // And the least of it: reading each document's tokens.
+        start = clock_type::now();
+        const int read = raw_scan_and_decode(kv.get(), decoder_work::read_tokens, nullptr);
+        results.add(scenario, "raw ordered scan + tokens read", "ms").samples.push_back(seconds_since(start) * 1e3);
+        if (read != size) fail("raw scan read the tokens of " + std::to_string(read));
         // The same work built by hand to overlap: decoding on two threads (list() decodes on
-        // the caller's thread and one pool thread), keeping the flows; and only parsing them.
-        for (const bool parse_only : {false, true}) {
+        // the caller's thread and one pool thread), keeping the flows; only parsing them; and
+        // only reading their tokens, which no list can do without.
+        for (const auto work : {decoder_work::decode, decoder_work::parse, decoder_work::read_tokens}) {
           kept_results kept;
           start = clock_type::now();
-          const int done = raw_scan_decoding_on_threads(kv.get(), 2, parse_only, kept);
+          const int done = raw_scan_decoding_on_threads(kv.get(), 2, work, kept);
           const double seconds = seconds_since(start);
-          results.add(scenario, parse_only ? "raw scan, parsed on 2 threads" : "raw scan, decoded on 2 threads", "ms")
-              .samples.push_back(seconds * 1e3);
+          results.add(scenario, scan_on_threads_subject(work), "ms").samples.push_back(seconds * 1e3);
           if (done != size) fail("raw scan on threads decoded " + std::to_string(done));
         }
         // The decoding's own cost, on one core, and the parser's share of it (not wall times).
         decode_costs costs;
-        raw_scan_and_decode(kv.get(), &costs);
+        raw_scan_and_decode(kv.get(), decoder_work::decode, &costs);
         results.add(scenario, "decode alone (flow_from_json)", "ms").samples.push_back(costs.decode_seconds * 1e3);
         results.add(scenario, "Boost.JSON parse alone", "ms").samples.push_back(costs.parse_seconds * 1e3);
+        results.add(scenario, "Boost.JSON tokens alone", "ms").samples.push_back(costs.token_seconds * 1e3);
         // No list that returns flows can beat the CPU it needs spread over every core: the
         // scan's CPU (client and server) plus the decoding, even if both overlapped perfectly.
         if (server_pid_) {
@@ -896,6 +938,8 @@ class benchmark {
       results.compare(scenario, "store list()", "raw scan, decoded on 2 threads");
       results.compare(scenario, "raw scan, decoded on 2 threads", "raw ordered scan");
       results.compare(scenario, "raw scan, parsed on 2 threads", "raw ordered scan");
+      results.compare(scenario, "raw ordered scan + tokens read", "raw ordered scan");
+      results.compare(scenario, "raw scan, tokens read on 2 threads", "raw ordered scan");
       // The ≤ 1.2 × scan target leaves 0.2 × the scan for decoding, on cores the scan keeps busy.
       if (server_pid_) {
         results.compare(scenario, "list lower bound from CPU", "raw ordered scan");
@@ -903,6 +947,7 @@ class benchmark {
       }
       results.compare(scenario, "decode alone (flow_from_json)", "raw ordered scan");
       results.compare(scenario, "Boost.JSON parse alone", "raw ordered scan");
+      results.compare(scenario, "Boost.JSON tokens alone", "raw ordered scan");
       results.compare(scenario, "raw keys + get", "store list()", std::nullopt,
                       size >= 10000 ? std::optional<double>(8.0) : std::nullopt);
     }
@@ -913,20 +958,27 @@ class benchmark {
     return cpu_seconds(getpid()) + (server_pid_ ? cpu_seconds(*server_pid_) : 0.0);
   }
 
+  // What a baseline does with each scanned document.
+  enum class decoder_work { decode, parse, read_tokens };
+
   struct decode_costs {
     double decode_seconds = 0;  // in flow_from_json
-    double parse_seconds = 0;   // in boost::json::parse of the same bytes: the parser's floor
+    double parse_seconds = 0;   // in boost::json::parse of the same bytes
+    double token_seconds = 0;   // reading their tokens, building nothing: the parser's floor
   };
 
-  // The raw ordered scan, decoding each value with flow_from_json as it arrives. With `costs`,
-  // also times each decode and a plain boost::json::parse of the same bytes.
-  int raw_scan_and_decode(kvStore* kv, decode_costs* costs) {
+  // The raw ordered scan, decoding each value with flow_from_json (or only reading its tokens)
+  // as it arrives. With `costs`, it decodes, and times each decode, a plain boost::json::parse
+  // of the same bytes and a read of their tokens.
+  int raw_scan_and_decode(kvStore* kv, decoder_work work, decode_costs* costs) {
     kvWatcher* w = start_raw_scan(kv);
     int decoded = 0;
     while (kvEntry* e = next_scanned(w)) {
       const std::string_view value = value_of(e);
       if (costs == nullptr) {
-        if (flowstore::flow_from_json(value)) ++decoded;
+        if (work == decoder_work::read_tokens ? read_tokens(value) : flowstore::flow_from_json(value).has_value()) {
+          ++decoded;
+        }
       } else {
         auto start = clock_type::now();
         if (flowstore::flow_from_json(value)) ++decoded;
@@ -936,6 +988,10 @@ class benchmark {
         const json::value parsed = json::parse(json::string_view(value.data(), value.size()), ec);
         costs->parse_seconds += seconds_since(start);
         if (ec || !parsed.is_object()) fail("boost::json::parse failed on a stored flow");
+        start = clock_type::now();
+        const bool read = read_tokens(value);
+        costs->token_seconds += seconds_since(start);
+        if (!read) fail("reading the tokens of a stored flow failed");
       }
       kvEntry_Destroy(e);
     }
@@ -945,20 +1001,33 @@ class benchmark {
 
   // What a scan with decoding becomes when built by hand from raw parts as list() is built:
   // the caller's thread takes entries from kvWatcher_Next and hands them over in groups to
-  // `decoders` threads, which decode them (or only parse them, with `parse_only`) and keep the
-  // results, as a list hands them back. Returns how many documents were decoded; the results
+  // `decoders` threads, which decode them (or only parse them, or only read their tokens) and
+  // keep the results, as a list hands them back. Returns how many documents were decoded; the results
   // are freed after the clock stops, through `kept`.
   struct kept_results {
     std::vector<std::vector<flowstore::flow>> flows;
     std::vector<std::vector<json::value>> values;
+    std::vector<std::size_t> tokens_read;  // documents read, by thread
   };
-  int raw_scan_decoding_on_threads(kvStore* kv, int decoders, bool parse_only, kept_results& kept) {
+  static const char* scan_on_threads_subject(decoder_work work) {
+    switch (work) {
+      case decoder_work::decode:
+        return "raw scan, decoded on 2 threads";
+      case decoder_work::parse:
+        return "raw scan, parsed on 2 threads";
+      case decoder_work::read_tokens:
+        return "raw scan, tokens read on 2 threads";
+    }
+    return "";
+  }
+  int raw_scan_decoding_on_threads(kvStore* kv, int decoders, decoder_work work, kept_results& kept) {
     std::mutex mutex;
     std::condition_variable ready;
     std::vector<std::vector<kvEntry*>> queue;
     bool scanned = false;
     kept.flows.assign(static_cast<std::size_t>(decoders), {});
     kept.values.assign(static_cast<std::size_t>(decoders), {});
+    kept.tokens_read.assign(static_cast<std::size_t>(decoders), 0);
     auto decode_groups = [&](std::size_t slot) {
       while (true) {
         std::vector<kvEntry*> group;
@@ -971,7 +1040,9 @@ class benchmark {
         }
         for (kvEntry* e : group) {
           const std::string_view value = value_of(e);
-          if (parse_only) {
+          if (work == decoder_work::read_tokens) {
+            if (read_tokens(value)) ++kept.tokens_read[slot];
+          } else if (work == decoder_work::parse) {
             boost::system::error_code ec;
             json::value parsed = json::parse(json::string_view(value.data(), value.size()), ec);
             if (!ec) kept.values[slot].push_back(std::move(parsed));
@@ -1010,6 +1081,7 @@ class benchmark {
     std::size_t decoded = 0;
     for (const auto& flows : kept.flows) decoded += flows.size();
     for (const auto& values : kept.values) decoded += values.size();
+    for (const std::size_t read : kept.tokens_read) decoded += read;
     return static_cast<int>(decoded);
   }
 
