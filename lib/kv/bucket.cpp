@@ -1,26 +1,23 @@
 #include "kv/bucket.hpp"
 
-#include "kv/message.hpp"
+#include "kv/consumer_driver.hpp"
+#include "kv/jetstream_api.hpp"
 #include "model/message.hpp"
 #include "nats/blocking.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/system_executor.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <condition_variable>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
 namespace flowstore::detail::kv {
-
-using namespace asio::experimental::awaitable_operators;
 
 struct bucket::state {
   std::shared_ptr<connection_impl> connection;
@@ -28,39 +25,11 @@ struct bucket::state {
   bucket_info info;
   std::string stream;
   std::string prefix;  // $KV.<bucket>.
-  js_context_ptr js;
-
-  result<void> bind(const std::string& what);
 };
 
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-error transport_error(std::error_code ec, const std::string& what, std::chrono::milliseconds timeout) {
-  if (ec == errc::timeout) {
-    return {ec, what + ": no reply within " + std::to_string(timeout.count()) + " ms"};
-  }
-  return {ec, what + ": " + ec.message()};
-}
-
-}  // namespace
-
-error cancelled(const std::string& what) { return {errc::cancelled, what + ": cancelled"}; }
-
-error status_error(natsStatus s, int js_code, const std::string& what) {
-  if (js_code != 0) {
-    const char* last = nats_GetLastError(nullptr);
-    api_error e{0, js_code, last != nullptr ? last : ""};
-    return {code_for_api_error(e), what + ": JetStream error " + std::to_string(js_code), e.description};
-  }
-  if (s == NATS_NO_RESPONDERS) {
-    return {errc::jetstream_unavailable, what + ": JetStream did not answer (is it enabled?)"};
-  }
-  return error_from_status(s, what);
-}
-
-namespace {
 
 std::optional<std::string_view> header(natsMsg* msg, const char* name) {
   const char* value = nullptr;
@@ -74,7 +43,36 @@ std::string_view body_of(natsMsg* msg) {
                          : std::string_view(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
 }
 
+error api_failure(const api_error& e, const std::string& what) {
+  return {code_for_api_error(e), what + ": JetStream error " + std::to_string(e.err_code), e.description};
+}
+
+// What keeps a stream from being a bucket, or nothing.
+std::optional<std::string> not_a_bucket(const stream_info& info, const std::string& stream, const std::string& prefix) {
+  const std::string subjects = prefix + ">";
+  if (std::find(info.subjects.begin(), info.subjects.end(), subjects) == info.subjects.end()) {
+    return "stream " + stream + " is not a KV bucket (no subject " + subjects + ")";
+  }
+  if (info.retention != "limits") {
+    return "stream " + stream + " has retention \"" + info.retention +
+           "\"; a KV bucket needs \"limits\" (its consumers could not read it)";
+  }
+  if (info.sealed) return "stream " + stream + " is sealed; a KV bucket must take writes";
+  return std::nullopt;
+}
+
 }  // namespace
+
+error transport_error(std::error_code ec, const std::string& what, std::chrono::milliseconds timeout) {
+  if (ec == errc::timeout) {
+    return {ec, what + ": no reply within " + std::to_string(timeout.count()) + " ms"};
+  }
+  if (ec == errc::no_responders)
+    return {errc::jetstream_unavailable, what + ": JetStream did not answer (is it enabled?)"};
+  return {ec, what + ": " + ec.message()};
+}
+
+error cancelled(const std::string& what) { return {errc::cancelled, what + ": cancelled"}; }
 
 std::size_t header_block_bytes(const outgoing_message& message) noexcept {
   if (message.headers.empty()) return 0;
@@ -83,66 +81,11 @@ std::size_t header_block_bytes(const outgoing_message& message) noexcept {
   return bytes;
 }
 
-result<void> bucket::state::bind(const std::string& what) {
-  natsConnection* nc = connection->native();
-  jsOptions options;
-  jsOptions_Init(&options);
-  options.Wait = config.timeout.count();
-  jsCtx* raw_js = nullptr;
-  if (natsStatus s = natsConnection_JetStream(&raw_js, nc, &options); s != NATS_OK) return status_error(s, 0, what);
-  js.reset(raw_js);
-
-  jsStreamInfo* raw_info = nullptr;
-  jsErrCode js_code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&raw_info, raw_js, stream.c_str(), nullptr, &js_code);
-  if (s == NATS_NOT_FOUND || js_code == api_code::stream_not_found) {
-    if (!config.create_if_missing) {
-      return error{errc::configuration_error, what + ": the bucket does not exist"};
-    }
-    kvConfig kc;
-    kvConfig_Init(&kc);
-    kc.Bucket = config.name.c_str();
-    kc.Description = config.description.c_str();
-    kc.History = static_cast<std::uint8_t>(config.history);
-    kc.Replicas = config.replicas;
-    kc.StorageType = config.memory_storage ? js_MemoryStorage : js_FileStorage;
-    kvStore* created = nullptr;
-    s = js_CreateKeyValue(&created, raw_js, &kc);
-    if (s != NATS_OK) {
-      error e = status_error(s, 0, what + ": creating the bucket failed");
-      if (s == NATS_ERR) e.code = errc::configuration_error;  // the server refused the settings
-      return e;
-    }
-    kvStore_Destroy(created);
-    js_code = static_cast<jsErrCode>(0);
-    s = js_GetStreamInfo(&raw_info, raw_js, stream.c_str(), nullptr, &js_code);
-  }
-  if (s != NATS_OK) return status_error(s, js_code, what);
-  stream_info_ptr stream_info(raw_info);
-
-  const jsStreamConfig* c = stream_info->Config;
-  const std::string subjects = prefix + ">";
-  bool kv_subjects = false;
-  for (int i = 0; c != nullptr && i < c->SubjectsLen; ++i) {
-    kv_subjects = kv_subjects || subjects == c->Subjects[i];
-  }
-  if (!kv_subjects) {
-    return error{errc::configuration_error,
-                 what + ": stream " + stream + " is not a KV bucket (no subject " + subjects + ")"};
-  }
-  // Direct get may be answered by any replica, and on nats-server 2.9 a follower can be behind:
-  // a replicated bucket reads through the stream leader instead (read-your-writes).
-  info.direct_get = c->AllowDirect && c->Replicas <= 1;
-  info.history = c->MaxMsgsPerSubject;
-  info.replicas = c->Replicas;
-  info.max_message_bytes = c->MaxMsgSize > 0 ? c->MaxMsgSize : -1;
-  return success();
-}
-
 asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> connection, bucket_config config) {
   const std::string what = "open bucket " + quoted(config.name);
   if (!valid_bucket_name(config.name)) {
-    co_return error{errc::invalid_argument, what + ": a bucket name is 1 or more of [A-Za-z0-9_-]"};
+    co_return error{errc::invalid_argument,
+                    what + ": a bucket name is 1 to " + std::to_string(max_bucket_name_bytes) + " of [A-Za-z0-9_-]"};
   }
   if (config.history < 1 || config.history > 64) {
     co_return error{errc::invalid_argument, what + ": history must be 1 to 64"};
@@ -160,9 +103,57 @@ asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> co
   s->stream = stream_name(config.name);
   s->prefix = kv::key_prefix(config.name);
   s->config = std::move(config);
-  auto bind_job = [s, what] { return s->bind(what); };
-  result<void> bound = co_await run_blocking(std::move(bind_job));
-  if (!bound) co_return std::move(bound).error();
+  const auto timeout = s->config.timeout;
+
+  auto request = [&](std::string subject, std::string body) {
+    outgoing_message m;
+    m.subject = std::move(subject);
+    m.body = std::move(body);
+    return s->connection->async_request(std::move(m), timeout, use_tuple);
+  };
+  auto read_reply = [&](std::error_code ec, const nats_message_ptr& reply) -> result<stream_info_reply> {
+    if (ec) return transport_error(ec, what, timeout);
+    auto parsed = parse_stream_info_reply(body_of(reply.get()));
+    if (!parsed) return error{parsed.error().code, what + ": " + parsed.error().message};
+    return parsed;
+  };
+
+  auto [info_ec, info_msg] = co_await request(stream_info_subject(s->stream), {});
+  auto info = read_reply(info_ec, info_msg);
+  if (!info) co_return std::move(info).error();
+  if (info->error && info->error->err_code == api_code::stream_not_found) {
+    if (!s->config.create_if_missing) {
+      co_return error{errc::configuration_error, what + ": the bucket does not exist"};
+    }
+    bucket_stream_config c{s->config.name, s->config.description, s->config.history, s->config.replicas,
+                           s->config.memory_storage};
+    auto [create_ec, create_msg] = co_await request(stream_create_subject(s->stream), stream_create_request(c));
+    info = read_reply(create_ec, create_msg);
+    if (!info) co_return std::move(info).error();
+    if (info->error && info->error->err_code == api_code::stream_exists_with_other_config) {
+      // Another client created it meanwhile, with other settings: use it as it is.
+      auto [again_ec, again_msg] = co_await request(stream_info_subject(s->stream), {});
+      info = read_reply(again_ec, again_msg);
+      if (!info) co_return std::move(info).error();
+    } else if (info->error) {
+      error refused = api_failure(*info->error, what + ": creating the bucket failed");
+      // The server refused the settings (more replicas than servers, limits), unless it is
+      // only unavailable for now.
+      if (refused.code != condition::transient) refused.code = errc::configuration_error;
+      co_return refused;
+    }
+  }
+  if (info->error) co_return api_failure(*info->error, what);
+
+  const stream_info& i = *info->info;
+  if (auto problem = not_a_bucket(i, s->stream, s->prefix))
+    co_return error{errc::configuration_error, what + ": " + *problem};
+  // Direct get may be answered by any replica, and on nats-server 2.9 a follower can be behind:
+  // a replicated bucket reads through the stream leader instead (read-your-writes).
+  s->info.direct_get = i.allow_direct && i.num_replicas <= 1;
+  s->info.history = i.max_msgs_per_subject;
+  s->info.replicas = i.num_replicas;
+  s->info.max_message_bytes = i.max_msg_size > 0 ? i.max_msg_size : -1;
   co_return bucket(std::move(s));
 }
 
@@ -170,7 +161,6 @@ const bucket_info& bucket::info() const noexcept { return state_->info; }
 const std::string& bucket::name() const noexcept { return state_->config.name; }
 const std::string& bucket::stream() const noexcept { return state_->stream; }
 const std::string& bucket::key_prefix() const noexcept { return state_->prefix; }
-jsCtx* bucket::jetstream() const noexcept { return state_->js.get(); }
 const std::shared_ptr<connection_impl>& bucket::connection() const noexcept { return state_->connection; }
 std::chrono::milliseconds bucket::timeout() const noexcept { return state_->config.timeout; }
 
@@ -275,12 +265,9 @@ asio::awaitable<result<std::optional<entry>>> bucket::get(std::string key, std::
 
 namespace {
 
-// Shared between a scan's coroutine and its subscription's callbacks (nats.c threads). The
-// callbacks only append to `entries` under the mutex and wake the coroutine once a group is
-// ready or the scan is done; the coroutine takes the entries away in groups. The subscription's
-// closure keeps it alive until nats.c's last callback, which may come after the io_context is
-// gone: so it holds no Asio I/O object.
-struct scan_state {
+// Where a scan's consumer hands its entries: it appends them on the connection's strand, the
+// scan's coroutine takes them in groups on its own executor.
+struct scan_collector final : consumer_output {
   struct waiter {
     asio::any_completion_handler<void()> handler;
     asio::any_io_executor executor;
@@ -290,17 +277,30 @@ struct scan_state {
   // entry, small enough that its work starts while the scan still streams.
   static constexpr std::size_t group_size = 128;
 
-  explicit scan_state(std::string key_prefix) : prefix(std::move(key_prefix)) {}
-  scan_state(const scan_state&) = delete;
-  scan_state& operator=(const scan_state&) = delete;
-
-  // Under the mutex.
-  void finish(std::optional<error> failure_found = std::nullopt) {
-    if (done) return;
+  void on_entries(std::vector<entry>& delivered) override {
+    std::lock_guard lock(mutex);
+    if (entries.empty()) {
+      entries.swap(delivered);
+    } else {
+      entries.insert(entries.end(), std::make_move_iterator(delivered.begin()),
+                     std::make_move_iterator(delivered.end()));
+    }
+    if (entries.size() >= group_size) wake();
+  }
+  void on_initial_done() override {}
+  void on_finished() override {
+    std::lock_guard lock(mutex);
     done = true;
-    failure = std::move(failure_found);
     wake();
   }
+  void on_failed(error why) override {
+    std::lock_guard lock(mutex);
+    done = true;
+    failure = std::move(why);
+    wake();
+  }
+
+  // Under the mutex.
   void wake() {
     if (!waiting) return;
     auto w = std::move(*waiting);
@@ -311,7 +311,7 @@ struct scan_state {
 
   // Completes when a group is ready or the scan is done, or when cancelled.
   template <class Token>
-  auto async_wait_group(std::shared_ptr<scan_state> self, Token&& token) {
+  auto async_wait_group(std::shared_ptr<scan_collector> self, Token&& token) {
     return asio::async_initiate<Token, void()>(
         [self](auto handler) {
           asio::any_io_executor executor = asio::get_associated_executor(handler, asio::system_executor());
@@ -322,7 +322,7 @@ struct scan_state {
           // forwarding in the original slot, which would replace a handler put there before.
           auto slot = asio::get_associated_cancellation_slot(self->waiting->handler);
           if (slot.is_connected()) {
-            slot.assign([weak = std::weak_ptr<scan_state>(self)](asio::cancellation_type) {
+            slot.assign([weak = std::weak_ptr<scan_collector>(self)](asio::cancellation_type) {
               if (auto s = weak.lock()) {
                 std::lock_guard guard(s->mutex);
                 s->wake();  // posts, so this slot handler is not destroyed while it runs
@@ -334,43 +334,11 @@ struct scan_state {
   }
 
   std::mutex mutex;
-  const std::string prefix;
-  // Messages already copied into `entries`, destroyed in groups (see held_messages).
-  held_messages spent;
   std::vector<entry> entries;  // arrived, not yet taken by the coroutine
-  std::uint64_t received = 0;
-  std::optional<std::uint64_t> expected;
   bool done = false;
   std::optional<error> failure;
   std::optional<waiter> waiting;
-  // While the pool subscribes and asks for the consumer's count, which uses the subscription:
-  // from the scan's start.
-  bool setting_up = true;
-  std::condition_variable set_up;
-  natsSubscription* subscription = nullptr;
-
-  // Under the mutex.
-  void end_setup() {
-    setting_up = false;
-    set_up.notify_all();
-  }
 };
-
-void on_scan_message(natsConnection*, natsSubscription*, natsMsg* raw, void* closure) {
-  scan_state& scan = **static_cast<std::shared_ptr<scan_state>*>(closure);
-  std::uint64_t pending = 0;
-  auto e = entry_from_message(raw, scan.prefix, pending);
-  std::lock_guard lock(scan.mutex);
-  scan.spent.hold(raw);
-  if (scan.done) return;
-  if (!e) return scan.finish(std::move(e).error());
-  scan.entries.push_back(std::move(e).value());
-  ++scan.received;
-  if (pending == 0 || (scan.expected && scan.received >= *scan.expected)) return scan.finish();
-  if (scan.entries.size() >= scan_state::group_size) scan.wake();
-}
-
-void on_scan_complete(void* closure) { delete static_cast<std::shared_ptr<scan_state>*>(closure); }
 
 }  // namespace
 
@@ -388,112 +356,85 @@ asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, sc
   co_return all;
 }
 
+asio::awaitable<result<std::uint64_t>> bucket::scan_target(const std::string& pattern, const std::string& what) {
+  if (state_->info.replicas <= 1) co_return 0;
+  if (pattern.find_first_of("*>") == std::string::npos) {
+    // One key: its last revision, read through the stream leader.
+    auto last = co_await get(pattern, what);
+    if (!last) co_return std::move(last).error();
+    co_return *last ? (*last)->revision : 0;
+  }
+  outgoing_message m;
+  m.subject = stream_info_subject(state_->stream);
+  auto [ec, reply] = co_await state_->connection->async_request(std::move(m), state_->config.timeout, use_tuple);
+  if (ec) co_return transport_error(ec, what, state_->config.timeout);
+  auto parsed = parse_stream_info_reply(body_of(reply.get()));
+  if (!parsed) co_return error{parsed.error().code, what + ": " + parsed.error().message};
+  if (parsed->error) co_return api_failure(*parsed->error, what);
+  co_return parsed->info->last_seq;
+}
+
 asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, std::string what,
                                            std::function<void(std::vector<entry>&)> on_batch) {
-  const auto executor = co_await asio::this_coro::executor;
-  auto scan = std::make_shared<scan_state>(state_->prefix);
-  const std::string subject = state_->prefix + pattern;
+  if (state_->connection->is_closed()) co_return error{errc::closed, what + ": the connection is closed"};
+  auto target = co_await scan_target(pattern, what);
+  if (!target) co_return std::move(target).error();
+  if (was_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled(what);
 
-  // Subscribing waits for the consumer's creation, whose reply may queue behind entries the
-  // server already streams; so does the consumer's count, which ends a scan that has nothing to
-  // deliver. Both run on the pool while this coroutine takes the groups that arrive meanwhile.
-  asio::post(blocking_pool(), [s = state_, scan, subject, mode, what] {
-    jsSubOptions options;
-    jsSubOptions_Init(&options);
-    options.Stream = s->stream.c_str();  // skips a stream lookup round trip
-    options.Ordered = true;
-    options.Config.DeliverPolicy = mode == scan_mode::all ? js_DeliverAll : js_DeliverLastPerSubject;
-    auto* closure = new std::shared_ptr<scan_state>(scan);
-    natsSubscription* sub = nullptr;
-    jsErrCode js_code = static_cast<jsErrCode>(0);
-    natsStatus st =
-        js_Subscribe(&sub, s->js.get(), subject.c_str(), &on_scan_message, closure, nullptr, &options, &js_code);
-    if (st != NATS_OK) {
-      delete closure;  // no callback can run for a subscription that was never made
-      std::lock_guard lock(scan->mutex);
-      scan->finish(status_error(st, js_code, what));
-      scan->end_setup();
-      return;
-    }
-    natsSubscription_SetPendingLimits(sub, -1, -1);
-    natsSubscription_SetOnCompleteCB(sub, &on_scan_complete, closure);
-    {
-      std::lock_guard lock(scan->mutex);
-      scan->subscription = sub;
-    }
-    jsConsumerInfo* consumer = nullptr;
-    std::optional<std::uint64_t> total;
-    if (natsSubscription_GetConsumerInfo(&consumer, sub, nullptr, &js_code) == NATS_OK) {
-      total = consumer->NumPending + consumer->Delivered.Consumer;
-      jsConsumerInfo_Destroy(consumer);
-    }
-    std::lock_guard lock(scan->mutex);
-    if (total) {
-      scan->expected = total;
-      if (scan->received >= *total) scan->finish();
-    }
-    scan->end_setup();
-  });
+  const auto timeout = state_->config.timeout;
+  ordered_consumer_settings settings;
+  settings.stream = state_->stream;
+  settings.filter_subject = state_->prefix + pattern;
+  settings.key_prefix = state_->prefix;
+  settings.start = mode == scan_mode::all ? start_from::all : start_from::last_per_key;
+  settings.scan = true;
+  settings.window = scan_window;
+  settings.expires = timeout;
+  // Heard only while a fetch waits for more: when the consumer's replica is behind the target.
+  settings.heartbeat = std::max<std::chrono::milliseconds>(
+      std::chrono::milliseconds(1), std::min<std::chrono::milliseconds>(timeout / 4, std::chrono::seconds(1)));
+  settings.silence = timeout;
+  settings.inactive_threshold = std::max<std::chrono::milliseconds>(timeout * 4, std::chrono::seconds(30));
+  settings.reach = *target;
 
-  // Hand over groups as they arrive; time out only when nothing arrives for a whole timeout.
-  asio::steady_timer timer(executor);
-  std::uint64_t seen = 0;
+  auto collector = std::make_shared<scan_collector>();
+  auto driver = std::make_shared<consumer_driver>(state_->connection, std::move(settings), collector, timeout);
+  driver->start();
+
   std::optional<error> outcome;
   std::vector<entry> group;
   while (true) {
     bool finished = false;
     {
-      std::lock_guard lock(scan->mutex);
-      if (scan->group_ready()) group.swap(scan->entries);
-      finished = scan->done;
+      std::lock_guard lock(collector->mutex);
+      if (collector->group_ready()) group.swap(collector->entries);
+      finished = collector->done;
     }
     if (!group.empty()) {
+      const std::uint64_t taken = group.size();
       on_batch(group);
       group.clear();
+      driver->consumed(taken);
       continue;  // the scan may have finished meanwhile: take what is left first
     }
     if (finished) break;
-    timer.expires_after(state_->config.timeout);
-    co_await (scan->async_wait_group(scan, asio::use_awaitable) || timer.async_wait(use_tuple));
+    co_await collector->async_wait_group(collector, asio::use_awaitable);
     if (was_cancelled(co_await asio::this_coro::cancellation_state)) {
-      std::lock_guard lock(scan->mutex);
-      if (scan->done && !scan->failure) continue;  // complete anyway: hand over the rest
+      std::lock_guard lock(collector->mutex);
+      if (collector->done && !collector->failure) continue;  // complete anyway: hand over the rest
       outcome = cancelled(what);
       break;
     }
-    std::lock_guard lock(scan->mutex);
-    if (scan->group_ready()) continue;
-    // While setting up, the pool's requests time out by themselves, with their own error.
-    if (scan->received == seen && !scan->setting_up) {
-      outcome =
-          error{errc::timeout, what + ": no message for " + std::to_string(state_->config.timeout.count()) + " ms"};
-      scan->done = true;
-      break;
-    }
-    seen = scan->received;
   }
-
-  // Unsubscribing deletes the consumer with a blocking request: on the pool, and awaited, so
-  // that no cleanup of this scan races a close of the connection that follows it. Skipped while
-  // disconnected (it would wait out its whole timeout; the server drops an idle consumer).
-  auto cleanup_job = [nc = state_->connection->native(), scan] {
-    natsSubscription* sub = nullptr;
-    {
-      std::unique_lock lock(scan->mutex);
-      scan->set_up.wait(lock, [&scan] { return !scan->setting_up; });
-      sub = scan->subscription;
-    }
-    if (sub == nullptr) return 0;  // subscribing failed
-    if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) natsSubscription_Unsubscribe(sub);
-    natsSubscription_Destroy(sub);
-    return 0;
-  };
-  co_await run_blocking(std::move(cleanup_job), teardown_strand());
-
-  std::lock_guard lock(scan->mutex);
-  scan->done = true;
-  if (outcome) co_return std::move(*outcome);
-  if (scan->failure) co_return std::move(*scan->failure);
+  if (outcome) {
+    driver->stop();
+    co_return std::move(*outcome);
+  }
+  std::lock_guard lock(collector->mutex);
+  if (collector->failure) {
+    error e = std::move(*collector->failure);
+    co_return error{e.code, what + ": " + e.message, std::move(e.server_text)};
+  }
   co_return success();
 }
 

@@ -1,5 +1,6 @@
 // A JetStream KV bucket on the wire: create, compare-and-set, delete markers, direct get, and
-// one-pass scans through ordered consumers. Keys arrive here already validated.
+// one-pass scans through ordered pull consumers. Every operation, binding included, is a request
+// over the connection's multiplexer. Keys arrive here already validated.
 #pragma once
 
 #include <flowstore/error.hpp>
@@ -39,6 +40,9 @@ struct bucket_info {
   std::int64_t max_message_bytes = -1;  // the stream's own limit; -1 for none
 };
 
+/// How many entries a scan's consumer may have delivered and not yet handed over.
+inline constexpr std::uint64_t scan_window = 4096;
+
 enum class scan_mode {
   last_per_key,  // current value of every key (and tombstones)
   all,           // every retained revision
@@ -46,14 +50,13 @@ enum class scan_mode {
 
 class bucket {
  public:
-  /// Binds to the bucket, creating it when missing (and allowed). Runs on the blocking pool.
+  /// Binds to the bucket (reads its stream's info), creating it when missing (and allowed).
   static asio::awaitable<result<bucket>> open(std::shared_ptr<connection_impl> connection, bucket_config config);
 
   const bucket_info& info() const noexcept;
   const std::string& name() const noexcept;
   const std::string& stream() const noexcept;      // KV_<name>
   const std::string& key_prefix() const noexcept;  // $KV.<name>.
-  jsCtx* jetstream() const noexcept;
   const std::shared_ptr<connection_impl>& connection() const noexcept;
   std::chrono::milliseconds timeout() const noexcept;
 
@@ -88,6 +91,11 @@ class bucket {
   struct state;
   explicit bucket(std::shared_ptr<state> s) noexcept : state_(std::move(s)) {}
 
+  /// The stream sequence a scan of `pattern` must reach to hold every write acknowledged before
+  /// it started: 0 on a single-replica bucket (its one server acknowledges after storing); on
+  /// a replicated one, the stream leader's last sequence, or the key's last revision.
+  asio::awaitable<result<std::uint64_t>> scan_target(const std::string& pattern, const std::string& what);
+
   asio::awaitable<result<std::uint64_t>> publish(std::string key, std::string value,
                                                  std::optional<std::uint64_t> expected_revision, bool is_delete,
                                                  std::string what);
@@ -95,8 +103,8 @@ class bucket {
   std::shared_ptr<state> state_;
 };
 
-/// The error for a failed nats.c JetStream call (`js_code` 0 when there was no API error).
-error status_error(natsStatus s, int js_code, const std::string& what);
+/// The error for a failed request: a timeout says how long it waited.
+error transport_error(std::error_code ec, const std::string& what, std::chrono::milliseconds timeout);
 
 /// errc::cancelled for the operation `what` ("<what>: cancelled").
 error cancelled(const std::string& what);

@@ -11,7 +11,7 @@
 namespace flowstore::detail::kv {
 
 bool valid_bucket_name(std::string_view bucket) noexcept {
-  if (bucket.empty()) return false;
+  if (bucket.empty() || bucket.size() > max_bucket_name_bytes) return false;
   for (char c : bucket) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (!ok) return false;

@@ -5,6 +5,7 @@
 #include <flowstore/error.hpp>
 #include <flowstore/timestamp.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,7 +26,10 @@ inline constexpr int jetstream_not_enabled_for_account = 10039;
 inline constexpr int insufficient_resources = 10023;
 }  // namespace api_code
 
-/// Bucket names: `[A-Za-z0-9_-]+`.
+/// The longest bucket name: its stream `KV_<bucket>` may have 255 characters.
+inline constexpr std::size_t max_bucket_name_bytes = 252;
+
+/// Bucket names: 1 to max_bucket_name_bytes of `[A-Za-z0-9_-]`.
 bool valid_bucket_name(std::string_view bucket) noexcept;
 
 std::string stream_name(std::string_view bucket);                        // KV_<bucket>

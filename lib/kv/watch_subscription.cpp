@@ -1,8 +1,5 @@
 #include "kv/watch_subscription.hpp"
 
-#include "kv/message.hpp"
-#include "nats/blocking.hpp"
-
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/post.hpp>
 
@@ -10,161 +7,80 @@ namespace flowstore::detail::kv {
 
 std::shared_ptr<watch_subscription> watch_subscription::start(const bucket& b, settings s,
                                                               asio::any_io_executor executor) {
-  auto self = std::make_shared<watch_subscription>(b.key_prefix(), std::move(s), std::move(executor));
-  asio::post(blocking_pool(), [self, b] { self->subscribe(b); });
+  auto self = std::make_shared<watch_subscription>(std::move(s), std::move(executor));
+  ordered_consumer_settings c;
+  c.stream = b.stream();
+  c.filter_subject = b.key_prefix() + self->settings_.pattern;
+  c.key_prefix = b.key_prefix();
+  switch (self->settings_.policy) {
+    case deliver_policy::last_per_key:
+      c.start = start_from::last_per_key;
+      break;
+    case deliver_policy::all:
+      c.start = start_from::all;
+      break;
+    case deliver_policy::new_only:
+      c.start = start_from::new_only;
+      break;
+  }
+  c.window = self->settings_.capacity;
+  // A fetch waits up to half a minute and hears a heartbeat every 5 s meanwhile; two missed
+  // heartbeats mean the consumer or its server is gone, and it is made again.
+  c.expires = std::chrono::seconds(30);
+  c.heartbeat = std::chrono::seconds(5);
+  c.silence = std::chrono::seconds(11);
+  c.inactive_threshold = std::chrono::minutes(5);
+  self->driver_ = std::make_shared<consumer_driver>(b.connection(), std::move(c), self, b.timeout());
+  self->driver_->start();
   return self;
 }
 
-watch_subscription::watch_subscription(std::string key_prefix, settings s, asio::any_io_executor executor)
-    : prefix_(std::move(key_prefix)), settings_(std::move(s)), executor_(std::move(executor)) {
+watch_subscription::watch_subscription(settings s, asio::any_io_executor executor)
+    : settings_(std::move(s)), executor_(std::move(executor)) {
   if (settings_.capacity == 0) settings_.capacity = 1;
 }
 
-watch_subscription::~watch_subscription() {
-  // Reached after nats.c's completion callback (which owned a reference) or when subscribing
-  // never succeeded: no callback can run any more.
-  if (subscription_ != nullptr) natsSubscription_Destroy(subscription_);
+void watch_subscription::on_entries(std::vector<entry>& entries) {
+  std::size_t skipped = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || ended_) return;
+    for (entry& e : entries) {
+      if (settings_.ignore_deletes && e.operation != entry_operation::put) {
+        ++skipped;
+        continue;
+      }
+      buffer_.push_back({std::move(e)});
+    }
+    peak_ = std::max(peak_, buffer_.size());
+    wake_consumer_locked();
+  }
+  if (skipped > 0) driver_->consumed(skipped);  // never buffered: their room is free at once
 }
 
-void watch_subscription::subscribe(const bucket& b) {
-  const std::string what = "watch " + settings_.pattern;
-  jsSubOptions options;
-  jsSubOptions_Init(&options);
-  options.Stream = b.stream().c_str();  // skips a stream lookup round trip
-  options.Ordered = true;
-  switch (settings_.policy) {
-    case deliver_policy::last_per_key:
-      options.Config.DeliverPolicy = js_DeliverLastPerSubject;
-      break;
-    case deliver_policy::all:
-      options.Config.DeliverPolicy = js_DeliverAll;
-      break;
-    case deliver_policy::new_only:
-      options.Config.DeliverPolicy = js_DeliverNew;
-      break;
-  }
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-  }
-  const std::string subject = prefix_ + settings_.pattern;
-  auto* closure = new std::shared_ptr<watch_subscription>(shared_from_this());
-  natsSubscription* sub = nullptr;
-  jsErrCode js_code = static_cast<jsErrCode>(0);
-  natsStatus s =
-      js_Subscribe(&sub, b.jetstream(), subject.c_str(), &message_callback, closure, nullptr, &options, &js_code);
-  if (s != NATS_OK) {
-    delete closure;  // no callback runs for a subscription that was never made
-    std::lock_guard lock(mutex_);
-    end_locked(status_error(s, js_code, what));
-    return;
-  }
-  natsSubscription_SetPendingLimits(sub, -1, -1);
-  natsSubscription_SetOnCompleteCB(sub, &complete_callback, closure);
-
-  connection_ = b.connection()->native();  // valid while the subscription lives: it holds a reference
-  if (settings_.policy == deliver_policy::new_only) {
-    // The consumer exists now, so every later change will be delivered: the marker may go out
-    // (unless a first message already sent it ahead of itself).
-    std::lock_guard lock(mutex_);
-    if (!marker_done_) {
-      push_marker_locked();
-      wake_consumer_locked();
-    }
-  }
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) {
-      subscription_ = sub;
-      natsSubscription_Unsubscribe(sub);  // no consumer info for a watch already stopped
-      return;
-    }
-  }
-
-  // Nothing pending at creation: the initial values are complete at once.
-  std::optional<std::uint64_t> expected;
-  std::uint64_t start_after = 0;
-  jsConsumerInfo* info = nullptr;
-  if (natsSubscription_GetConsumerInfo(&info, sub, nullptr, &js_code) == NATS_OK) {
-    expected = info->NumPending + info->Delivered.Consumer;
-    // An updates-only consumer starts after the stream's last message. nats.c re-creates an
-    // ordered consumer from the last delivered sequence + 1 after a reconnect, which is the
-    // stream's start when nothing was delivered yet: remember where "new" began (only then;
-    // otherwise Delivered.Stream may cover messages still on their way to the callback).
-    if (settings_.policy == deliver_policy::new_only && info->Delivered.Consumer == 0) {
-      start_after = info->Delivered.Stream;
-    }
-    jsConsumerInfo_Destroy(info);
-  }
-  if (settings_.policy == deliver_policy::new_only) expected = 0;
-
-  bool stop_now = false;
-  {
-    std::lock_guard lock(mutex_);
-    subscription_ = sub;
-    last_revision_ = std::max(last_revision_, start_after);
-    stop_now = stopping_;
-    initial_expected_ = expected;
-    if (!marker_done_ && expected && initial_received_ >= *expected) {
-      push_marker_locked();
-      wake_consumer_locked();
-    }
-  }
-  if (stop_now) natsSubscription_Unsubscribe(sub);
-}
-
-void watch_subscription::force_marker() {
+void watch_subscription::on_initial_done() {
   std::lock_guard lock(mutex_);
-  if (marker_done_ || stopping_) return;
+  if (marker_done_ || stopping_ || ended_) return;
   push_marker_locked();
   wake_consumer_locked();
 }
 
-void watch_subscription::message_callback(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  (*static_cast<std::shared_ptr<watch_subscription>*>(closure))->on_message(msg);
-}
+void watch_subscription::on_finished() {}
 
-void watch_subscription::complete_callback(void* closure) {
-  auto* owner = static_cast<std::shared_ptr<watch_subscription>*>(closure);
-  (*owner)->on_complete();
-  delete owner;
-}
-
-void watch_subscription::on_message(natsMsg* raw) {
-  nats_message_ptr msg(raw);
-  std::uint64_t pending = 0;
-  auto e = entry_from_message(raw, prefix_, pending);
-  msg.reset();
-
-  std::unique_lock lock(mutex_);
-  if (stopping_ || ended_) return;
-  if (!e) return end_locked(std::move(e).error());
-  // nats.c re-creates an ordered consumer from the last sequence + 1 after a gap or a
-  // reconnect; anything at or below what was delivered is a repeat.
-  if (e->revision <= last_revision_) return;
-  last_revision_ = e->revision;
-
-  // Updates only: a message may come before subscribe() returned; the marker goes first.
-  if (settings_.policy == deliver_policy::new_only && !marker_done_) push_marker_locked();
-  const bool initial = !marker_done_;
-  if (initial) ++initial_received_;
-  if (!settings_.ignore_deletes || e->operation == entry_operation::put) {
-    room_.wait(lock, [&] { return stopping_ || buffer_.size() < settings_.capacity; });
-    if (stopping_) return;
-    buffer_.push_back({std::move(e).value()});
-    peak_ = std::max(peak_, buffer_.size());
-  }
-  if (initial && (pending == 0 || (initial_expected_ && initial_received_ >= *initial_expected_))) {
-    push_marker_locked();
-  }
-  wake_consumer_locked();
-}
-
-void watch_subscription::on_complete() {
+void watch_subscription::on_failed(error why) {
   std::lock_guard lock(mutex_);
-  stopping_ = true;
-  room_.notify_all();
-  end_locked(error{errc::closed, "watch " + settings_.pattern + ": the subscription ended"});
+  if (why.code == errc::closed)
+    why.message = "watch " + settings_.pattern + ": the connection is closed";
+  else
+    why.message = "watch " + settings_.pattern + ": " + why.message;
+  end_locked(std::move(why));
+}
+
+void watch_subscription::force_marker() {
+  std::lock_guard lock(mutex_);
+  if (marker_done_ || stopping_ || ended_) return;
+  push_marker_locked();
+  wake_consumer_locked();
 }
 
 void watch_subscription::push_marker_locked() {
@@ -178,6 +94,21 @@ void watch_subscription::end_locked(error why) {
   wake_consumer_locked();
 }
 
+void watch_subscription::report_consumed(std::size_t n, bool buffer_empty) {
+  std::size_t report = 0;
+  {
+    std::lock_guard lock(mutex_);
+    unreported_ += n;
+    // A few reports per buffer's worth, and always once it is empty: the consumer then asks
+    // for more in few, large fetches, and never waits on a report that does not come.
+    if (unreported_ >= std::max<std::size_t>(1, settings_.capacity / 4) || buffer_empty) {
+      report = unreported_;
+      unreported_ = 0;
+    }
+  }
+  if (report > 0) driver_->consumed(report);
+}
+
 void watch_subscription::wake_consumer_locked() {
   if (!waiter_ || wake_posted_ || (buffer_.empty() && !ended_)) return;
   wake_posted_ = true;
@@ -189,17 +120,20 @@ void watch_subscription::wake_consumer_locked() {
     waiter w = std::move(*self->waiter_);
     self->waiter_.reset();
     result<watch_item> item = error{errc::closed, ""};
+    bool took_entry = false;
     if (!self->buffer_.empty()) {
+      took_entry = self->buffer_.front().value.has_value();
       item = std::move(self->buffer_.front());
       self->buffer_.pop_front();
-      self->room_.notify_one();
     } else if (self->ended_) {
       item = *self->ended_;
     } else {
       self->waiter_ = std::move(w);  // nothing after all: keep waiting
       return;
     }
+    const bool empty = self->buffer_.empty();
     lock.unlock();
+    if (took_entry) self->report_consumed(1, empty);
     auto slot = asio::get_associated_cancellation_slot(w.handler);
     if (slot.is_connected()) slot.clear();
     std::move(w.handler)(std::move(item));
@@ -218,10 +152,12 @@ void watch_subscription::start_next(waiter w) {
                           error{errc::already_running, "watch " + settings_.pattern + ": next() is already waiting"});
   }
   if (!buffer_.empty()) {
+    const bool took_entry = buffer_.front().value.has_value();
     watch_item item = std::move(buffer_.front());
     buffer_.pop_front();
-    room_.notify_one();
+    const bool empty = buffer_.empty();
     lock.unlock();
+    if (took_entry) report_consumed(1, empty);
     return complete_later(std::move(w), std::move(item));
   }
   if (ended_) {
@@ -253,25 +189,14 @@ void watch_subscription::start_next(waiter w) {
 }
 
 void watch_subscription::stop() {
-  natsSubscription* sub = nullptr;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     stopping_ = true;
     buffer_.clear();  // stopped means no more events, also none already buffered
-    room_.notify_all();
-    sub = subscription_;
     end_locked(error{errc::closed, "watch " + settings_.pattern + ": stopped"});
   }
-  if (sub != nullptr) {
-    // Unsubscribing an ordered consumer deletes it with a blocking request: on the pool. The
-    // completion callback then releases the last reference nats.c holds.
-    // Skipped while disconnected (the delete would wait out its timeout): closing the
-    // connection ends the subscription too, and the server drops the idle consumer.
-    asio::post(teardown_strand(), [self = shared_from_this(), sub] {
-      if (natsConnection_Status(self->connection_) == NATS_CONN_STATUS_CONNECTED) natsSubscription_Unsubscribe(sub);
-    });
-  }
+  driver_->stop();
 }
 
 std::size_t watch_subscription::buffered() const {

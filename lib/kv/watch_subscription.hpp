@@ -1,19 +1,18 @@
-// A bucket watched through an ordered push consumer, with a bounded buffer between nats.c's
-// delivery thread and the consumer.
+// A bucket watched through an ordered pull consumer (kv/ordered_consumer), with a bounded buffer
+// between the connection's strand and the watcher.
 //
-// Backpressure: when the buffer is full the delivery callback waits for room. nats.c answers
-// the server's flow-control requests only after the callback for the preceding message has
-// returned, so a slow consumer pauses the server's delivery instead of growing any queue.
-// Nothing is ever dropped.
+// Backpressure by construction: the consumer asks the server for no more entries than the
+// buffer has room for, so a watcher that does not read makes the server send nothing more, and
+// no thread ever waits. Nothing is ever dropped.
 #pragma once
 
 #include "kv/bucket.hpp"
+#include "kv/consumer_driver.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -29,7 +28,7 @@ struct watch_item {
   std::optional<entry> value;
 };
 
-class watch_subscription : public std::enable_shared_from_this<watch_subscription> {
+class watch_subscription final : public consumer_output, public std::enable_shared_from_this<watch_subscription> {
  public:
   struct settings {
     std::string pattern;  // a valid KV key pattern
@@ -40,18 +39,14 @@ class watch_subscription : public std::enable_shared_from_this<watch_subscriptio
 
   using next_signature = void(result<watch_item>);
 
-  /// Starts subscribing (on the blocking pool); items are buffered from then on.
-  ///
-  /// nats.c's callbacks keep this object alive until their last call, which may come after the
-  /// caller's io_context is gone: so it holds no Asio I/O object and no connection.
+  /// Starts the watch's consumer; entries are buffered from then on.
   static std::shared_ptr<watch_subscription> start(const bucket& b, settings s, asio::any_io_executor executor);
 
-  watch_subscription(std::string key_prefix, settings s, asio::any_io_executor executor);
-  ~watch_subscription();
+  watch_subscription(settings s, asio::any_io_executor executor);
 
   /// The next item. Completes with errc::closed once stopped or when the connection closed,
   /// errc::already_running while another next is outstanding, errc::cancelled when cancelled
-  /// (the watch goes on), or the error that made subscribing fail.
+  /// (the watch goes on), or the error that ended the consumer.
   template <class Token>
   auto async_next(Token&& token) {
     return asio::async_initiate<Token, next_signature>(
@@ -62,17 +57,23 @@ class watch_subscription : public std::enable_shared_from_this<watch_subscriptio
         token);
   }
 
-  /// Ends the watch: unsubscribes (off the caller's executor), wakes a waiting delivery
-  /// callback, and completes a pending next with errc::closed. Idempotent.
+  /// Ends the watch: deletes its consumer, drops the buffer and completes a pending next with
+  /// errc::closed. Idempotent; never blocks.
   void stop();
 
-  /// Sends the initial-values marker now unless it was sent: the guard against a pending count
-  /// that never reaches zero (keys removed between the consumer's creation and delivery).
+  /// Sends the initial-values marker now unless it was sent: the guard against initial values
+  /// that never complete.
   void force_marker();
 
   std::size_t capacity() const noexcept { return settings_.capacity; }
   std::size_t buffered() const;
   std::size_t peak_buffered() const;
+
+  // consumer_output, on the connection's strand.
+  void on_entries(std::vector<entry>& entries) override;
+  void on_initial_done() override;
+  void on_finished() override;
+  void on_failed(error why) override;
 
  private:
   struct waiter {
@@ -80,37 +81,28 @@ class watch_subscription : public std::enable_shared_from_this<watch_subscriptio
     asio::any_io_executor executor;
   };
 
-  void subscribe(const bucket& b);  // blocking pool
   void start_next(waiter w);
-  void on_message(natsMsg* msg);
-  void on_complete();
+  // Tells the consumer of `n` entries taken out of the buffer (or skipped), a few at a time.
+  void report_consumed(std::size_t n, bool buffer_empty);
 
   // Under mutex_.
   void push_marker_locked();
   void wake_consumer_locked();
   void end_locked(error why);
 
-  static void message_callback(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
-  static void complete_callback(void* closure);
-
-  const std::string prefix_;
   settings settings_;
   asio::any_io_executor executor_;
+  std::shared_ptr<consumer_driver> driver_;  // set by start(); stopped by stop()
 
   mutable std::mutex mutex_;
-  std::condition_variable room_;
   std::deque<watch_item> buffer_;
   std::size_t peak_ = 0;
+  std::size_t unreported_ = 0;  // taken from the buffer, not yet told to the consumer
   std::optional<waiter> waiter_;
   bool wake_posted_ = false;
   bool stopping_ = false;
   std::optional<error> ended_;
   bool marker_done_ = false;
-  std::uint64_t initial_received_ = 0;
-  std::optional<std::uint64_t> initial_expected_;
-  std::uint64_t last_revision_ = 0;
-  natsSubscription* subscription_ = nullptr;
-  natsConnection* connection_ = nullptr;  // set once subscribed; freed after on_complete
 };
 
 }  // namespace flowstore::detail::kv

@@ -5,18 +5,19 @@
 namespace flowstore::detail {
 namespace {
 
-// The library's process-wide state: the blocking pool, and nats.c's own global state. At exit
-// the pool first finishes what is queued (connections still being shut down), then nats.c
-// releases its threads and memory.
+// The library's process-wide state: its threads, and nats.c's own global state. At exit the
+// blocking pool first finishes what is queued (connections still being closed, each until its
+// inbox has no message left), then nats.c releases its threads and memory.
 struct library_runtime {
   library_runtime() { nats_Open(-1); }
   ~library_runtime() {
+    decoder.join();
     pool.join();
     nats_CloseAndWait(5000);
   }
-  // Two threads: a slow connect or bucket call does not hold up a close or another open.
+  // Two threads: a slow connect does not hold up a close or another connect.
   asio::thread_pool pool{2};
-  teardown_executor teardown{asio::make_strand(pool.get_executor())};
+  asio::thread_pool decoder{1};
 };
 
 library_runtime& runtime() {
@@ -28,6 +29,6 @@ library_runtime& runtime() {
 
 asio::thread_pool& blocking_pool() { return runtime().pool; }
 
-teardown_executor& teardown_strand() { return runtime().teardown; }
+asio::thread_pool& decode_pool() { return runtime().decoder; }
 
 }  // namespace flowstore::detail

@@ -1,11 +1,12 @@
-// Runs the nats.c calls that block (connect, bucket administration, close) on library threads,
-// so that they never occupy the caller's executor.
+// The library's own threads: two for the nats.c calls that block (connect and close), so that
+// they never occupy the caller's executor, and one for decoding the documents of a list while
+// its scan goes on. Nothing else runs on them: after connect, every operation is a request.
 #pragma once
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -20,14 +21,11 @@ namespace flowstore::detail {
 
 namespace asio = boost::asio;
 
-/// The library's threads for blocking calls, created on first use.
+/// The library's threads for blocking calls (connect, close), created on first use.
 asio::thread_pool& blocking_pool();
 
-/// One strand on the pool for tearing nats.c objects down (unsubscribing, closing): nats.c
-/// crashed when a subscription was unsubscribed while its connection was being closed on
-/// another thread, so those calls never overlap.
-using teardown_executor = asio::strand<asio::thread_pool::executor_type>;
-teardown_executor& teardown_strand();
+/// The library's thread for CPU work beside the caller's (decoding a list's documents).
+asio::thread_pool& decode_pool();
 
 /// `was_cancelled(co_await asio::this_coro::cancellation_state)`: whether the awaiting
 /// coroutine has been cancelled. Checked between two requests of one operation, so that it

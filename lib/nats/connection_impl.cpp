@@ -6,7 +6,9 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 namespace flowstore::detail {
@@ -58,21 +60,24 @@ connection_impl::connection_impl(asio::any_io_executor executor, connect_options
       hub_(new callback_hub),
       timer_(std::in_place, *strand_) {
   // When the io_context goes first, its shutdown detaches nats.c's callbacks from this object
-  // and destroys the strand and the timer while their services still exist.
+  // and destroys the strand, the timer and the waiting handlers while their services still exist.
   anchor_ = io_anchor::attach(executor, [this] {
     {
       std::lock_guard lock(hub_->mutex);
       hub_->target = nullptr;
     }
+    requests_.take_all([](std::uint64_t, waiter) {});
+    listeners_.clear();
+    routes_.clear();
     timer_.reset();
+    std::lock_guard lock(strand_mutex_);
     strand_.reset();
   });
-  pending_.reserve(1024);
 }
 
 connection_impl::~connection_impl() {
   anchor_->release_now();
-  asio::post(teardown_strand(), [resources = release_resources()]() mutable { shut_down(std::move(resources)); });
+  asio::post(blocking_pool(), [resources = release_resources()]() mutable { shut_down(std::move(resources)); });
 }
 
 connection_impl::nats_resources connection_impl::release_resources() {
@@ -113,6 +118,9 @@ void connection_impl::shut_down(nats_resources resources) {
 asio::awaitable<result<std::shared_ptr<connection_impl>>> connection_impl::connect(asio::any_io_executor executor,
                                                                                    connect_options options) {
   if (options.servers.empty()) co_return error{errc::invalid_argument, "connect: no server URL given"};
+  for (const auto& url : options.servers) {
+    if (url.empty()) co_return error{errc::invalid_argument, "connect: a server URL is empty"};
+  }
   if (options.operation_timeout <= std::chrono::milliseconds::zero() ||
       options.connect_timeout <= std::chrono::milliseconds::zero()) {
     co_return error{errc::invalid_argument, "connect: timeouts must be positive"};
@@ -145,6 +153,11 @@ result<void> connection_impl::connect_blocking() {
   // Write each request at once: nats.c's default buffering waits for its flusher thread, which
   // adds about a millisecond to every lone request. Pipelined requests still share writes.
   if (s == NATS_OK) s = natsOptions_SetSendAsap(o, true);
+  // The inbox is delivered by nats.c's shared delivery thread: a closed subscription's queued
+  // messages are then destroyed before its completion callback runs, so once close() has seen
+  // that callback no message of the connection is left for nats.c to free later (at exit, after
+  // its collector is gone, it would leak).
+  if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(o, true);
   if (s == NATS_OK && !options_.user.empty()) {
     s = natsOptions_SetUserInfo(o, options_.user.c_str(), options_.password.c_str());
   }
@@ -220,76 +233,172 @@ bool connection_impl::is_connected() const noexcept {
 // ---------------------------------------------------------------------------------------------
 // Requests
 
+void connection_impl::fail_waiter(waiter w, std::error_code ec) {
+  // A stream's opener learns of the failure from open_stream's result; a forgotten request
+  // has nobody to tell.
+  if (!w.sink && w.done.handler) {
+    if (w.slot.is_connected()) w.slot.clear();
+    post_completion(std::move(w.done), ec, nullptr);
+  }
+}
+
+std::uint64_t connection_impl::publish_request(outgoing_message& message, std::chrono::milliseconds timeout, waiter w,
+                                               request_kind kind, std::error_code& ec) {
+  // Published while reconnecting, a request would sit in nats.c's buffer and might be applied
+  // long after its caller gave up: fail it now, clearly transient.
+  if (is_closed()) {
+    ec = errc::closed;
+  } else if (!is_connected()) {
+    ec = errc::disconnected;
+  }
+  if (ec) {
+    fail_waiter(std::move(w), ec);
+    return 0;
+  }
+  const std::uint64_t token = requests_.add(std::move(w), kind, timeout, clock::now(), std::move(message.subject));
+  char reply[160];
+  const std::size_t prefix = std::min(inbox_prefix_.size(), sizeof reply - 24);
+  std::memcpy(reply, inbox_prefix_.data(), prefix);
+  *std::to_chars(reply + prefix, reply + sizeof reply - 1, token).ptr = '\0';
+
+  natsConnection* nc = connection_.get();
+  const char* subject = requests_.subject_of(token)->c_str();  // moved into the table above
+  natsStatus s;
+  if (message.headers.empty()) {
+    s = natsConnection_PublishRequest(nc, subject, reply, message.body.data(), static_cast<int>(message.body.size()));
+  } else {
+    natsMsg* raw = nullptr;
+    s = natsMsg_Create(&raw, subject, reply, message.body.data(), static_cast<int>(message.body.size()));
+    nats_message_ptr msg(raw);
+    for (const auto& header : message.headers) {
+      if (s == NATS_OK) s = natsMsgHeader_Set(raw, header.name, header.value.c_str());
+    }
+    if (s == NATS_OK) s = natsConnection_PublishMsg(nc, raw);
+  }
+  if (s != NATS_OK) {
+    ec = code_from_status(s);
+    fail_waiter(std::move(*requests_.take(token)), ec);
+    return 0;
+  }
+  arm_timer();
+  return token;
+}
+
 void connection_impl::start_request(outgoing_message message, std::chrono::milliseconds timeout, completion done) {
   asio::dispatch(
       *strand_, [self = shared_from_this(), message = std::move(message), timeout, done = std::move(done)]() mutable {
-        if (self->is_closed()) return post_completion(std::move(done), errc::closed, nullptr);
-        // Published while reconnecting, a request would sit in nats.c's buffer and might be applied
-        // long after its caller gave up: fail it now, clearly transient.
-        if (!self->is_connected()) return post_completion(std::move(done), errc::disconnected, nullptr);
-
-        const std::uint64_t token = self->next_token_++;
-        char digits[24];
-        const auto end = std::to_chars(digits, digits + sizeof digits, token).ptr;
-        std::string reply = self->inbox_prefix_;
-        reply.append(digits, end);
-
-        natsConnection* nc = self->connection_.get();
-        natsStatus s;
-        if (message.headers.empty()) {
-          s = natsConnection_PublishRequest(nc, message.subject.c_str(), reply.c_str(), message.body.data(),
-                                            static_cast<int>(message.body.size()));
-        } else {
-          natsMsg* raw = nullptr;
-          s = natsMsg_Create(&raw, message.subject.c_str(), reply.c_str(), message.body.data(),
-                             static_cast<int>(message.body.size()));
-          nats_message_ptr msg(raw);
-          for (const auto& header : message.headers) {
-            if (s == NATS_OK) s = natsMsgHeader_Set(raw, header.name, header.value.c_str());
-          }
-          if (s == NATS_OK) s = natsConnection_PublishMsg(nc, raw);
-        }
-        if (s != NATS_OK) return post_completion(std::move(done), code_from_status(s), nullptr);
-
         auto slot = asio::get_associated_cancellation_slot(done.handler);
-        const auto deadline = self->deadlines_.emplace(clock::now() + timeout, token);
-        self->pending_.emplace(token, pending_request{std::move(done), slot, deadline, std::move(message.subject)});
-        if (slot.is_connected()) {
-          slot.assign([weak = self->weak_from_this(), strand = *self->strand_, token](asio::cancellation_type type) {
-            if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
-                asio::cancellation_type::none) {
-              return;
-            }
-            // Posted, not dispatched: completing clears this very slot handler.
-            asio::post(strand, [weak, token] {
-              if (auto me = weak.lock()) me->cancel_request(token);
-            });
+        std::error_code ec;
+        const std::uint64_t token =
+            self->publish_request(message, timeout, waiter{std::move(done), slot, nullptr}, request_kind::once, ec);
+        if (token == 0 || !slot.is_connected()) return;  // a failure was completed already
+        slot.assign([weak = self->weak_from_this(), strand = *self->strand_, token](asio::cancellation_type type) {
+          if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
+              asio::cancellation_type::none) {
+            return;
+          }
+          // Posted, not dispatched: completing clears this very slot handler.
+          asio::post(strand, [weak, token] {
+            if (auto me = weak.lock()) me->cancel_request(token);
           });
-        }
-        self->arm_timer();
+        });
       });
 }
 
+std::uint64_t connection_impl::open_stream(outgoing_message message, std::chrono::milliseconds silence,
+                                           std::shared_ptr<reply_sink> sink, std::error_code& ec) {
+  ec.clear();
+  return publish_request(message, silence, waiter{{}, {}, std::move(sink)}, request_kind::stream, ec);
+}
+
+void connection_impl::close_stream(std::uint64_t token) {
+  (void)requests_.take(token);
+  release_held_replies();
+}
+
+void connection_impl::send_and_forget(outgoing_message message, std::chrono::milliseconds timeout) {
+  std::error_code ec;
+  (void)publish_request(message, timeout, waiter{}, request_kind::once, ec);
+}
+
+void connection_impl::add_listener(std::weak_ptr<connection_listener> listener) {
+  listeners_.push_back(std::move(listener));
+}
+
+void connection_impl::tell_listeners(connection_event::kind what) {
+  // A copy: a listener may add listeners; the dead ones are dropped on the way.
+  std::vector<std::shared_ptr<connection_listener>> alive;
+  alive.reserve(listeners_.size());
+  std::erase_if(listeners_, [&alive](const std::weak_ptr<connection_listener>& weak) {
+    auto l = weak.lock();
+    if (!l) return true;
+    alive.push_back(std::move(l));
+    return false;
+  });
+  if (what == connection_event::kind::closed) listeners_.clear();
+  for (auto& l : alive) l->on_connection_event(what);
+}
+
 void connection_impl::complete(std::uint64_t token, std::error_code ec, nats_message_ptr msg) {
-  const auto it = pending_.find(token);
-  if (it == pending_.end()) return;  // a late reply after timeout or cancellation: dropped
-  pending_request request = std::move(it->second);
-  pending_.erase(it);
-  deadlines_.erase(request.deadline);
-  if (request.slot.is_connected()) request.slot.clear();
-  dispatch_completion(std::move(request.done), ec, std::move(msg));
+  auto w = requests_.take(token);
+  if (!w) return;  // a late reply after timeout or cancellation: dropped
+  if (w->slot.is_connected()) w->slot.clear();
+  if (!w->done.handler) return;  // nobody waits for it
+  dispatch_completion(std::move(w->done), ec, std::move(msg));
+}
+
+void connection_impl::end(std::uint64_t token, waiter w, std::error_code ec) {
+  if (w.sink) return w.sink->on_stream_reply(token, ec, nullptr);
+  if (w.slot.is_connected()) w.slot.clear();
+  if (w.done.handler) post_completion(std::move(w.done), ec, nullptr);
 }
 
 void connection_impl::handle_reply(nats_message_ptr msg) {
-  const std::string_view subject = natsMsg_GetSubject(msg.get());
-  std::uint64_t token = 0;
-  const auto dot = subject.rfind('.');
-  if (dot == std::string_view::npos ||
-      std::from_chars(subject.data() + dot + 1, subject.data() + subject.size(), token).ec != std::errc{}) {
+  constexpr std::string_view delivery = "$JS.ACK.";
+  if (const char* reply = natsMsg_GetReply(msg.get());
+      reply != nullptr && std::string_view(reply).starts_with(delivery)) {
+    // A consumer's delivery: routed by "<stream>.<consumer>", never by its subject (a key).
+    std::string_view rest = std::string_view(reply).substr(delivery.size());
+    const auto stream_end = rest.find('.');
+    const auto consumer_end = stream_end == std::string_view::npos ? stream_end : rest.find('.', stream_end + 1);
+    if (consumer_end == std::string_view::npos) return;
+    const auto route = routes_.find(rest.substr(0, consumer_end));
+    if (route != routes_.end()) handle_stream_message(route->second, std::move(msg));
     return;
   }
+  const std::string_view subject = natsMsg_GetSubject(msg.get());
+  std::uint64_t token = 0;
+  if (!subject.starts_with(inbox_prefix_)) return;
+  const char* end = subject.data() + subject.size();
+  const auto parsed = std::from_chars(subject.data() + inbox_prefix_.size(), end, token);
+  if (parsed.ec != std::errc{} || parsed.ptr != end) return;
+  waiter* w = requests_.find(token);
+  if (w == nullptr) return;  // late (after a timeout, a cancellation or the stream's end): dropped
+  if (w->sink) return handle_stream_message(token, std::move(msg));
   if (natsMsg_IsNoResponders(msg.get())) return complete(token, errc::no_responders, nullptr);
   complete(token, {}, std::move(msg));
+}
+
+void connection_impl::handle_stream_message(std::uint64_t token, nats_message_ptr msg) {
+  waiter* w = requests_.find(token);
+  if (w == nullptr || !w->sink) return;
+  requests_.touch(token, clock::now());
+  auto sink = w->sink;  // the sink may end its stream while it runs
+  sink->on_stream_reply(token, {}, std::move(msg));
+}
+
+void connection_impl::route_deliveries(std::string_view stream, std::string_view consumer, std::uint64_t token) {
+  std::string key;
+  key.reserve(stream.size() + 1 + consumer.size());
+  key.append(stream).append(".").append(consumer);
+  routes_.insert_or_assign(std::move(key), token);
+}
+
+void connection_impl::unroute_deliveries(std::string_view stream, std::string_view consumer) {
+  std::string key;
+  key.reserve(stream.size() + 1 + consumer.size());
+  key.append(stream).append(".").append(consumer);
+  routes_.erase(key);
 }
 
 void connection_impl::cancel_request(std::uint64_t token) {
@@ -298,13 +407,7 @@ void connection_impl::cancel_request(std::uint64_t token) {
 }
 
 void connection_impl::fail_all(errc code) {
-  auto pending = std::move(pending_);
-  pending_.clear();
-  deadlines_.clear();
-  for (auto& [token, request] : pending) {
-    if (request.slot.is_connected()) request.slot.clear();
-    post_completion(std::move(request.done), code, nullptr);
-  }
+  requests_.take_all([this, code](std::uint64_t token, waiter w) { end(token, std::move(w), code); });
   held_replies_.release_all();
 }
 
@@ -319,20 +422,16 @@ void connection_impl::fail_denied_publish(std::string_view violation) {
   const auto subject_begin = start + marker.size();
   const auto subject_end = violation.find('"', subject_begin);
   if (subject_end == std::string_view::npos) return;
-  const std::string_view subject = violation.substr(subject_begin, subject_end - subject_begin);
-  std::optional<std::uint64_t> oldest;
-  for (const auto& [token, request] : pending_) {
-    if (request.subject == subject && (!oldest || token < *oldest)) oldest = token;
-  }
-  if (oldest) complete(*oldest, errc::permission_denied, nullptr);
+  const auto oldest = requests_.oldest_with_subject(violation.substr(subject_begin, subject_end - subject_begin));
+  if (!oldest) return;
+  if (auto w = requests_.take(*oldest)) end(*oldest, std::move(*w), errc::permission_denied);
 }
 
 void connection_impl::arm_timer() {
-  if (deadlines_.empty()) return;
-  const auto first = deadlines_.begin()->first;
-  if (first >= timer_expiry_) return;  // the armed wait fires no later than that
-  timer_expiry_ = first;
-  timer_->expires_at(first);
+  const auto first = requests_.next_deadline();
+  if (!first || *first >= timer_expiry_) return;  // the armed wait fires no later than that
+  timer_expiry_ = *first;
+  timer_->expires_at(*first);
   timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     if (ec) return;  // re-armed or closing
     if (auto self = weak.lock()) self->handle_timer();
@@ -341,10 +440,9 @@ void connection_impl::arm_timer() {
 
 void connection_impl::handle_timer() {
   timer_expiry_ = clock::time_point::max();
-  const auto now = clock::now();
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    complete(deadlines_.begin()->second, errc::timeout, nullptr);
-  }
+  std::vector<std::pair<std::uint64_t, waiter>> due;
+  requests_.expire(clock::now(), [&due](std::uint64_t token, waiter w) { due.emplace_back(token, std::move(w)); });
+  for (auto& [token, w] : due) end(token, std::move(w), errc::timeout);
   release_held_replies();
   arm_timer();
 }
@@ -395,7 +493,7 @@ void connection_impl::drain_replies() {
 // Held replies go once nothing waits, when waking nats.c's collector delays no reply; in a loop
 // of requests the next one is already out when a drain ends. (The holder frees itself when full.)
 void connection_impl::release_held_replies() {
-  if (pending_.empty()) held_replies_.release_all();
+  if (requests_.empty()) held_replies_.release_all();
 }
 
 void connection_impl::on_inbox_complete(void* closure) {
@@ -408,6 +506,7 @@ void connection_impl::on_inbox_complete(void* closure) {
 void connection_impl::on_disconnected(natsConnection*, void* closure) {
   post_to_target(closure, [](connection_impl& self) {
     self.fail_all(errc::disconnected);
+    self.tell_listeners(connection_event::kind::disconnected);
     self.emit({connection_event::kind::disconnected, {}});
   });
 }
@@ -416,6 +515,7 @@ void connection_impl::on_reconnected(natsConnection* nc, void* closure) {
   char url[256] = {};
   natsConnection_GetConnectedUrl(nc, url, sizeof url);
   post_to_target(closure, [text = redact_url(url)](connection_impl& self) {
+    self.tell_listeners(connection_event::kind::reconnected);
     self.emit({connection_event::kind::reconnected, text});
   });
 }
@@ -433,6 +533,7 @@ void connection_impl::on_closed(natsConnection*, void* closure) {
     if (auto self = weak.lock()) {
       self->closed_.store(true, std::memory_order_release);
       self->fail_all(errc::closed);
+      self->tell_listeners(connection_event::kind::closed);
       self->emit({connection_event::kind::closed, {}});
     }
   });
@@ -459,12 +560,13 @@ void connection_impl::emit(connection_event event) {
 
 asio::awaitable<void> connection_impl::close() {
   auto self = shared_from_this();
-  // First closer: mark closed and fail everything pending, on the strand.
+  // First closer: mark closed, fail everything pending and tell the consumers, on the strand.
   auto mark_closed = [self](auto handler) {
     asio::dispatch(*self->strand_, [self, handler = std::move(handler)]() mutable {
       const bool was_open = !self->closed_.exchange(true, std::memory_order_acq_rel);
       if (was_open) {
         self->fail_all(errc::closed);
+        self->tell_listeners(connection_event::kind::closed);
         self->timer_->cancel();
       }
       asio::post(asio::append(std::move(handler), was_open));
@@ -474,8 +576,9 @@ asio::awaitable<void> connection_impl::close() {
                                                                                               asio::use_awaitable);
   if (!first || !connection_) co_return;
 
-  // Close on the pool and wait for nats.c's last callbacks; the handles themselves are freed
-  // with this object, since other operations may still hold the raw connection.
+  // Close on a library thread and wait for nats.c's last callbacks: the inbox's completion
+  // comes after its last queued message was delivered or destroyed. The handles themselves
+  // are freed with this object.
   callback_hub* hub = hub_;
   {
     std::lock_guard lock(hub->mutex);
@@ -490,9 +593,15 @@ asio::awaitable<void> connection_impl::close() {
                            [&] { return hub->connection_closed && (!has_inbox || hub->inbox_complete); });
     return 0;
   };
-  co_await run_blocking(std::move(close_job), teardown_strand());
+  co_await run_blocking(std::move(close_job));
   auto announce_closed = [self](auto handler) {
     asio::dispatch(*self->strand_, [self, handler = std::move(handler)]() mutable {
+      // Replies that reached the hub before it was detached: destroyed now, while nats.c runs.
+      {
+        std::lock_guard lock(self->hub_->mutex);
+        self->hub_->replies.clear();
+      }
+      self->held_replies_.release_all();
       self->emit({connection_event::kind::closed, {}});
       asio::post(std::move(handler));
     });

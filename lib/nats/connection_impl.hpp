@@ -8,11 +8,13 @@
 
 #include "nats/handles.hpp"
 #include "nats/io_anchor.hpp"
+#include "nats/request_table.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/container/small_vector.hpp>
@@ -23,10 +25,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -60,6 +61,28 @@ struct callback_hub {
   std::vector<nats_message_ptr> replies;
 };
 
+/// Receives the messages of a stream: a request whose reply subject takes many messages (a
+/// consumer's fetch). Strand only.
+class reply_sink {
+ public:
+  /// A message on the stream's reply subject; or, with an error and no message, the end of the
+  /// stream: errc::timeout after its silence, errc::disconnected, errc::closed, or the error
+  /// that made publishing it fail.
+  virtual void on_stream_reply(std::uint64_t token, std::error_code ec, nats_message_ptr msg) = 0;
+
+ protected:
+  ~reply_sink() = default;
+};
+
+/// Told what happens to the connection (disconnected, reconnected, closed). Strand only.
+class connection_listener {
+ public:
+  virtual void on_connection_event(connection_event::kind what) = 0;
+
+ protected:
+  ~connection_listener() = default;
+};
+
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
  public:
   using reply_signature = void(std::error_code, nats_message_ptr);
@@ -76,7 +99,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   connection_impl(const connection_impl&) = delete;
   connection_impl& operator=(const connection_impl&) = delete;
 
-  /// Connects (on the blocking pool) and sets up the reply inbox.
+  /// Connects (on a library thread) and sets up the reply inbox.
   static asio::awaitable<result<std::shared_ptr<connection_impl>>> connect(asio::any_io_executor executor,
                                                                            connect_options options);
 
@@ -94,11 +117,40 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         token, std::move(message), timeout);
   }
 
-  /// Closes: fails pending requests with errc::closed, closes the nats.c connection off the
-  /// caller's executor and waits until no callback can run. Idempotent.
+  /// Strand only. Sends `message` with a reply subject of its own; every message on it goes to
+  /// `sink` until close_stream(), or until `silence` passes without one (then the sink hears
+  /// errc::timeout). Returns the
+  /// stream's token; on an error (closed, disconnected, publish failed) returns 0 and the sink
+  /// hears nothing.
+  std::uint64_t open_stream(outgoing_message message, std::chrono::milliseconds silence,
+                            std::shared_ptr<reply_sink> sink, std::error_code& ec);
+  /// Strand only. Ends a stream: its later messages are dropped. Idempotent.
+  void close_stream(std::uint64_t token);
+  /// Strand only. The messages consumer `consumer` of `stream` delivers go to stream `token`, as
+  /// its own messages do, until unrouted or routed to another stream. (A delivered message has
+  /// the stored key as its subject and `$JS.ACK.<stream>.<consumer>.…` as its reply subject:
+  /// only that names where it belongs.)
+  void route_deliveries(std::string_view stream, std::string_view consumer, std::uint64_t token);
+  /// Strand only. Drops the deliveries of that consumer from now on.
+  void unroute_deliveries(std::string_view stream, std::string_view consumer);
+  /// Strand only. Sends a request whose reply nobody waits for (it is dropped when it comes).
+  void send_and_forget(outgoing_message message, std::chrono::milliseconds timeout);
+
+  /// Strand only. `listener` is told of disconnects, reconnects and the close while it lives.
+  void add_listener(std::weak_ptr<connection_listener> listener);
+
+  /// Closes: fails pending requests and streams with errc::closed, tells the listeners, closes
+  /// the nats.c connection on a library thread and completes once nats.c has delivered or
+  /// released every message of the inbox. Idempotent.
   asio::awaitable<void> close();
 
-  natsConnection* native() const noexcept { return connection_.get(); }
+  /// Any thread: runs `f` on the strand, later; dropped once the io_context has shut down.
+  template <class F>
+  void post(F&& f) {
+    std::lock_guard lock(strand_mutex_);
+    if (strand_) asio::post(*strand_, std::forward<F>(f));
+  }
+
   const asio::any_io_executor& get_executor() const noexcept { return executor_; }
   const asio::strand<asio::any_io_executor>& strand() const noexcept { return *strand_; }
   std::chrono::milliseconds default_timeout() const noexcept { return options_.operation_timeout; }
@@ -106,23 +158,26 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   bool is_connected() const noexcept;
   bool is_closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
-  /// Requests currently waiting for a reply (strand only; for tests and diagnostics).
-  std::size_t pending_requests() const noexcept { return pending_.size(); }
+  /// Requests and streams currently waiting (strand only; for tests and diagnostics).
+  std::size_t pending_requests() const noexcept { return requests_.size(); }
   /// Replies released but not yet destroyed (strand only; for tests and diagnostics).
   std::size_t held_replies() const noexcept { return held_replies_.size(); }
 
  private:
   using clock = std::chrono::steady_clock;
 
-  struct pending_request {
+  // What waits for a reply: a completion (with its cancellation slot) or a stream's sink.
+  struct waiter {
     completion done;
     asio::cancellation_slot slot;
-    std::multimap<clock::time_point, std::uint64_t>::iterator deadline;
-    std::string subject;  // where it was published: a permissions violation names only that
+    std::shared_ptr<reply_sink> sink;
   };
 
   result<void> connect_blocking();
   void start_request(outgoing_message message, std::chrono::milliseconds timeout, completion done);
+  // Strand only: publishes with the reply subject of a new token. 0 and `ec` on failure.
+  std::uint64_t publish_request(outgoing_message& message, std::chrono::milliseconds timeout, waiter w,
+                                request_kind kind, std::error_code& ec);
 
   // nats.c threads (through the hub): only post to the strand.
   static void on_inbox_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
@@ -134,17 +189,21 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   // Strand only.
   void handle_reply(nats_message_ptr msg);
+  void handle_stream_message(std::uint64_t token, nats_message_ptr msg);
   void drain_replies();
   void release_held_replies();
   void complete(std::uint64_t token, std::error_code ec, nats_message_ptr msg);
+  void fail_waiter(waiter w, std::error_code ec);
+  void end(std::uint64_t token, waiter w, std::error_code ec);
   void fail_all(errc code);
   void fail_denied_publish(std::string_view violation);
   void cancel_request(std::uint64_t token);
   void arm_timer();
   void handle_timer();
   void emit(connection_event event);
+  void tell_listeners(connection_event::kind what);
 
-  // Hands the nats.c objects to the blocking pool, which closes them and frees the hub.
+  // Hands the nats.c objects to a library thread, which closes them and frees the hub.
   struct nats_resources;
   static void shut_down(nats_resources resources);
   nats_resources release_resources();
@@ -152,6 +211,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   asio::any_io_executor executor_;
   // Destroyed through anchor_ while the io_context's services exist (see io_anchor.hpp).
   std::optional<asio::strand<asio::any_io_executor>> strand_;
+  std::mutex strand_mutex_;  // guards strand_ against its reset at the io_context's shutdown
   connect_options options_;
 
   callback_hub* hub_;
@@ -163,11 +223,16 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::atomic<bool> closed_{false};
 
   // Strand only.
-  std::uint64_t next_token_ = 1;
-  std::unordered_map<std::uint64_t, pending_request> pending_;
+  request_table<waiter> requests_;
   std::vector<nats_message_ptr> draining_;  // replies being handled by drain_replies()
-  held_messages held_replies_;               // released while handling replies, destroyed in bulk
-  std::multimap<clock::time_point, std::uint64_t> deadlines_;
+  held_messages held_replies_;              // released while handling replies, destroyed in bulk
+  std::vector<std::weak_ptr<connection_listener>> listeners_;
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  // "<stream>.<consumer>" → the stream its deliveries go to.
+  std::unordered_map<std::string, std::uint64_t, text_hash, std::equal_to<>> routes_;
   std::optional<asio::steady_timer> timer_;
   std::shared_ptr<io_anchor> anchor_;
   clock::time_point timer_expiry_ = clock::time_point::max();

@@ -90,7 +90,7 @@ struct list_decoder {
         continue;
       }
       offer->entries = std::move(chunk);
-      asio::post(detail::blocking_pool(), [self, offer] {
+      asio::post(detail::decode_pool(), [self, offer] {
         if (offer->taken.exchange(true)) return;  // taken back
         self->decode(std::move(offer->entries));
         self->settle(offer);

@@ -217,18 +217,17 @@ TEST_CASE("security: TLS with the server's CA connects and an untrusted CA is a 
 
 TEST_CASE("security: a read-only user gets lists and watches and permission_denied on every write", "[security]") {
   // The reader may use the JetStream API of the default bucket's stream only for reading:
-  // stream info, direct and leader gets, consumers and their flow control. Publishing to
-  // $KV.<bucket>.> (put, create, update, delete) is not allowed.
+  // stream info, direct and leader gets, and pull consumers (create, fetch, delete). Publishing
+  // to $KV.<bucket>.> (put, create, update, delete) is not allowed.
   const std::string stream = "KV_semstreams_flows";
   std::string reader_publish;
-  const std::vector<std::string> reader_subjects = {"$JS.API.INFO",
-                                                    "$JS.API.STREAM.INFO." + stream,
+  const std::vector<std::string> reader_subjects = {"$JS.API.STREAM.INFO." + stream,
                                                     "$JS.API.STREAM.MSG.GET." + stream,
                                                     "$JS.API.DIRECT.GET." + stream,
                                                     "$JS.API.DIRECT.GET." + stream + ".>",
-                                                    "$JS.API.CONSUMER.*." + stream,
-                                                    "$JS.API.CONSUMER.*." + stream + ".>",
-                                                    "$JS.FC." + stream + ".>"};
+                                                    "$JS.API.CONSUMER.CREATE." + stream,
+                                                    "$JS.API.CONSUMER.MSG.NEXT." + stream + ".*",
+                                                    "$JS.API.CONSUMER.DELETE." + stream + ".*"};
   for (const std::string& subject : reader_subjects) {
     reader_publish += (reader_publish.empty() ? "\"" : ", \"") + subject + "\"";
   }
