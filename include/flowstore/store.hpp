@@ -142,15 +142,21 @@ class store {
   /// KV revision, so of several writers holding the same version exactly one succeeds. Returns
   /// the flow as stored, with its new revision.
   ///
-  /// A flow read from this store carries its revision and created_at, and costs one round
-  /// trip. Otherwise the stored flow is read first: its version must equal `f.version`, and its
-  /// created_at and created_by fill in empty ones. On success the version is incremented and
-  /// updated_at = last_modified = now. The runtime state is not defaulted: it must be set.
+  /// `f.version` must be the version stored at the revision it replaces, and the flow is
+  /// stored with that version plus one: the stored version grows by exactly one per update,
+  /// whatever the caller sends. A flow this store read or wrote carries its revision and
+  /// created_at, and costs one round trip (the store remembers the versions of recent
+  /// revisions). Otherwise the stored flow is read first: its version must equal `f.version`
+  /// (and its revision `f.revision`, when set), and its created_at and created_by fill in empty
+  /// ones. On success updated_at = last_modified = now. The runtime state is not defaulted: it
+  /// must be set.
   ///
-  /// - Errors: errc::invalid_id (checked before anything is sent), errc::validation_failed,
-  ///   errc::not_found (never written, or removed meanwhile), errc::conflict (the message says
-  ///   the expected and the current version), errc::corrupt_data (the stored document is not
-  ///   a flow), errc::encode_failed, errc::too_large, transport errors.
+  /// - Errors: errc::invalid_id (checked before anything is sent), errc::invalid_argument (a
+  ///   version that cannot be incremented, refused before anything is sent),
+  ///   errc::validation_failed, errc::not_found (never written, or removed meanwhile),
+  ///   errc::conflict (the message says the expected and the current version),
+  ///   errc::corrupt_data (the stored document is not a flow), errc::encode_failed,
+  ///   errc::too_large, transport errors.
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal and partial; a cancelled update may still have been applied.
   asio::awaitable<result<flow>> update(flow f);

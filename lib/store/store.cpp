@@ -17,6 +17,7 @@
 #include <atomic>
 #include <exception>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -245,6 +246,7 @@ asio::awaitable<result<flow>> store::create(flow f) {
   auto revision = co_await impl_->bucket.create(f.id, std::move(json).value(), what);
   if (!revision) co_return std::move(revision).error();
   f.revision = *revision;
+  impl_->versions.remember(f.revision, f.version);
   co_return f;
 }
 
@@ -254,35 +256,52 @@ asio::awaitable<result<flow>> store::get(std::string id) {
   auto last = co_await impl_->bucket.get(id, what);
   if (!last) co_return std::move(last).error();
   if (!*last || (*last)->operation != entry_operation::put) co_return not_found_error(what);
-  co_return decode_entry(**last, what);
+  auto decoded = decode_entry(**last, what);
+  if (decoded) impl_->versions.remember(decoded->revision, decoded->version);
+  co_return decoded;
 }
 
 asio::awaitable<result<flow>> store::update(flow f) {
   const std::string what = describe("update", f.id);
   if (!valid_flow_id(f.id)) co_return invalid_id_error(what);
+  if (f.version == std::numeric_limits<std::int64_t>::max()) {
+    co_return error{errc::invalid_argument, what + ": version " + std::to_string(f.version) + " cannot be incremented"};
+  }
   if (auto valid = validate(f); !valid) co_return std::move(valid).error();
 
-  // A flow read from this store carries the revision it was read at: compare-and-set on that
-  // in one round trip. Otherwise (or when audit fields must be restored) read the current one.
-  if (f.revision == 0 || f.created_at.is_zero()) {
+  // The stored version only ever grows by one per update: the new version is the one stored at
+  // the revision the update replaces, plus one, never what the caller says. A flow this store
+  // read or wrote carries its revision, whose version the store remembers: then the update is
+  // one compare-and-set. Otherwise (or when audit fields must be restored) read the current one.
+  std::optional<std::int64_t> stored_version;
+  if (f.revision != 0 && !f.created_at.is_zero()) stored_version = impl_->versions.version_at(f.revision);
+  if (!stored_version) {
     auto last = co_await impl_->bucket.get(f.id, what);
     if (!last) co_return std::move(last).error();
     if (!*last || (*last)->operation != entry_operation::put) co_return not_found_error(what);
     auto current = decode_entry(**last, what);
     if (!current) co_return std::move(current).error();
-    if (current->version != f.version || (f.revision != 0 && f.revision != current->revision)) {
+    if (f.revision != 0 && f.revision != current->revision) {
       co_return error{errc::conflict, what + ": conflict: expected version " + std::to_string(f.version) +
                                           ", current version " + std::to_string(current->version)};
     }
     if (f.created_at.is_zero()) f.created_at = current->created_at;
     if (f.created_by.empty()) f.created_by = current->created_by;
     f.revision = current->revision;
+    stored_version = current->version;
     if (detail::was_cancelled(co_await asio::this_coro::cancellation_state)) co_return detail::kv::cancelled(what);
+  }
+  if (*stored_version != f.version) {
+    co_return error{errc::conflict, what + ": conflict: expected version " + std::to_string(f.version) +
+                                        ", current version " + std::to_string(*stored_version)};
+  }
+  if (*stored_version == std::numeric_limits<std::int64_t>::max()) {
+    co_return error{errc::invalid_argument, what + ": version " + std::to_string(f.version) + " cannot be incremented"};
   }
 
   const std::int64_t expected_version = f.version;
   const timestamp now = timestamp::now();
-  f.version += 1;
+  f.version = *stored_version + 1;
   f.updated_at = now;
   f.last_modified = now;
   auto json = encode(f, what);
@@ -303,6 +322,7 @@ asio::awaitable<result<flow>> store::update(flow f) {
                                         ", current version " + current};
   }
   f.revision = *revision;
+  impl_->versions.remember(f.revision, f.version);
   co_return f;
 }
 
@@ -358,11 +378,12 @@ asio::awaitable<result<list_result>> list_flows(std::shared_ptr<detail::store_im
   listed.flows = std::move(decoder->flows);
   listed.failures = std::move(decoder->failures);
   detail::keep_latest_by_key(listed.flows, listed.failures, decoder->revisions);
+  impl->versions.remember_all(listed.flows, [](const flow& f) { return std::pair(f.revision, f.version); });
   co_return listed;
 }
 
 asio::awaitable<result<std::vector<flow_revision>>> history_of(std::shared_ptr<detail::store_impl> impl,
-                                                                std::string id) {
+                                                               std::string id) {
   const std::string what = describe("history of", id);
   if (!valid_flow_id(id)) co_return invalid_id_error(what);
   auto entries = co_await impl->bucket.scan(id, detail::kv::scan_mode::all, what);

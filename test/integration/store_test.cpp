@@ -34,6 +34,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -367,6 +368,93 @@ TEST_CASE("store: update of a hand-made flow keeps created_at and created_by and
   });
 }
 
+TEST_CASE("store: the stored version grows by exactly one per update whatever version the caller sends",
+          "[store]") {
+  nats_server server;
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    auto s = co_await open_store(conn);
+    const std::string id = "invariant";
+    auto created = co_await s.create(sample_flow(id));
+    REQUIRE_OK(created);
+    const flowstore::flow stale = *created;  // a client that keeps version 1
+    auto current = *created;
+    for (int i = 0; i < 3; ++i) {
+      current.description = "edit " + std::to_string(i);
+      auto updated = co_await s.update(current);
+      REQUIRE_OK(updated);
+      current = std::move(updated).value();
+    }
+    REQUIRE(current.version == 4);
+
+    // Read at version 4 and sent back claiming version 1: refused, and nothing is written.
+    auto lowered = current;
+    lowered.version = 1;
+    auto refused = co_await s.update(lowered);
+    REQUIRE_ERROR(refused, errc::conflict);
+    CHECK_THAT(refused.error().message, Catch::Matchers::Contains("expected version 1"));
+    CHECK_THAT(refused.error().message, Catch::Matchers::Contains("current version 4"));
+    for (std::int64_t claimed : {std::int64_t{-5}, std::int64_t{0}, std::int64_t{3}, std::int64_t{5}}) {
+      auto other = current;
+      other.version = claimed;
+      auto r = co_await s.update(std::move(other));
+      REQUIRE_ERROR(r, errc::conflict);
+      CHECK_THAT(r.error().message, Catch::Matchers::Contains("expected version " + std::to_string(claimed)));
+    }
+    // The client still holding version 1 conflicts too, as it always should.
+    auto from_stale = co_await s.update(stale);
+    REQUIRE_ERROR(from_stale, errc::conflict);
+    CHECK_THAT(from_stale.error().message, Catch::Matchers::Contains("current version 4"));
+    // The same checks hold for a copy made by another store object on the same bucket, which
+    // has to read the stored version first.
+    auto other_store = co_await open_store(conn);
+    auto from_other = co_await other_store.update(lowered);
+    REQUIRE_ERROR(from_other, errc::conflict);
+    CHECK_THAT(from_other.error().message, Catch::Matchers::Contains("current version 4"));
+
+    auto got = co_await s.get(id);
+    REQUIRE_OK(got);
+    CHECK(got->version == 4);
+    CHECK(got->revision == current.revision);
+    auto next = co_await s.update(current);
+    REQUIRE_OK(next);
+    CHECK(next->version == 5);
+    auto history = co_await s.history(id);
+    REQUIRE_OK(history);
+    std::vector<std::int64_t> versions;
+    for (const auto& r : *history) versions.push_back((*r.content)->version);
+    CHECK(versions == std::vector<std::int64_t>{1, 2, 3, 4, 5});
+  });
+}
+
+TEST_CASE("store: a version that cannot be incremented is refused before anything is sent", "[store]") {
+  nats_server server;
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    auto s = co_await open_store(conn);
+    auto created = co_await s.create(sample_flow("at-the-limit"));
+    REQUIRE_OK(created);
+    // With the server stopped, anything sent would time out: an immediate answer was not sent.
+    server.pause();
+    for (bool carries_revision : {true, false}) {
+      auto f = *created;
+      f.version = std::numeric_limits<std::int64_t>::max();
+      if (!carries_revision) f.revision = 0;
+      const auto started = std::chrono::steady_clock::now();
+      auto refused = co_await s.update(std::move(f));
+      REQUIRE_ERROR(refused, errc::invalid_argument);
+      CHECK(refused.error().code == condition::invalid);
+      CHECK_THAT(refused.error().message, Catch::Matchers::Contains("cannot be incremented"));
+      CHECK_THAT(refused.error().message, Catch::Matchers::Contains("at-the-limit"));
+      CHECK(std::chrono::steady_clock::now() - started < s.operation_timeout());
+    }
+    server.resume();
+    auto got = co_await s.get("at-the-limit");
+    REQUIRE_OK(got);
+    CHECK(got->version == 1);
+  });
+}
+
 // =============================================================================================
 // 6. remove with an expected version
 
@@ -388,6 +476,12 @@ TEST_CASE("store: remove with a stale expected version conflicts and with the ri
     auto stale = co_await s.remove(id, 1);
     REQUIRE_ERROR(stale, errc::conflict);
     CHECK(stale.error().code == condition::invalid);
+    CHECK_THAT(stale.error().message, Catch::Matchers::Contains("expected version 1"));
+    CHECK_THAT(stale.error().message, Catch::Matchers::Contains("current version 2"));
+    for (std::int64_t claimed : {std::int64_t{-5}, std::int64_t{3}, std::numeric_limits<std::int64_t>::max()}) {
+      auto r = co_await s.remove(id, claimed);
+      REQUIRE_ERROR(r, errc::conflict);
+    }
 
     auto still_there = co_await s.get(id);
     REQUIRE_OK(still_there);
