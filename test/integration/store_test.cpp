@@ -16,6 +16,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
@@ -114,9 +115,7 @@ asio::awaitable<flowstore::result<flowstore::flow>> get_eventually(flowstore::st
   co_return got;
 }
 
-double millis(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
+double millis(std::chrono::steady_clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 }  // namespace
 
@@ -368,8 +367,7 @@ TEST_CASE("store: update of a hand-made flow keeps created_at and created_by and
   });
 }
 
-TEST_CASE("store: the stored version grows by exactly one per update whatever version the caller sends",
-          "[store]") {
+TEST_CASE("store: the stored version grows by exactly one per update whatever version the caller sends", "[store]") {
   nats_server server;
   run_async([&](asio::io_context&) -> asio::awaitable<void> {
     auto conn = co_await connect_to(server);
@@ -649,8 +647,8 @@ TEST_CASE("store: a list while its flows are updated names each flow once, at it
         bool lists_done = false;
         int updates = 0;
         // Captureless: a coroutine lambda's captures die with the lambda, before its coroutine.
-        auto update_share = [](flowstore::store& to, std::vector<flowstore::flow>& held, int first,
-                               const bool& stop, int& count) -> asio::awaitable<void> {
+        auto update_share = [](flowstore::store& to, std::vector<flowstore::flow>& held, int first, const bool& stop,
+                               int& count) -> asio::awaitable<void> {
           while (!stop) {
             for (int i = first; i < flows && !stop; i += writers) {
               held[i].description = "update " + std::to_string(count);
@@ -1043,9 +1041,7 @@ struct update_tally {
   int conflicts = 0;
 };
 
-std::string mark(int writer, int round) {
-  return "w" + std::to_string(writer) + "-r" + std::to_string(round);
-}
+std::string mark(int writer, int round) { return "w" + std::to_string(writer) + "-r" + std::to_string(round); }
 
 // get → add its mark (a key of the one node's config: small documents keep this fast) →
 // update, retrying on conflict (re-get), `rounds_per_writer` times.
@@ -1070,8 +1066,7 @@ asio::awaitable<void> writer(flowstore::store s, std::string id, int w, update_t
 }
 
 // Runs the writers (split evenly over `stores`) and checks that no update was lost.
-asio::awaitable<void> check_no_lost_updates(std::vector<flowstore::store> stores, std::string id,
-                                            std::string label) {
+asio::awaitable<void> check_no_lost_updates(std::vector<flowstore::store> stores, std::string id, std::string label) {
   flowstore::flow initial;
   initial.id = id;
   initial.name = "contended";
@@ -1139,8 +1134,7 @@ TEST_CASE("store: 16 writers retrying on conflict lose no update on one connecti
 
 namespace {
 
-asio::awaitable<void> get_and_compare(flowstore::store s, const flowstore::flow* expected, int* correct,
-                                      int* wrong) {
+asio::awaitable<void> get_and_compare(flowstore::store s, const flowstore::flow* expected, int* correct, int* wrong) {
   auto got = co_await s.get(expected->id);
   if (got && *got == *expected) {
     ++*correct;
@@ -1255,8 +1249,7 @@ TEST_CASE("store: a get to a paused server times out as transient and succeeds a
       60s);
 }
 
-TEST_CASE("store: a get cancelled by a racing timer completes promptly and the connection stays usable",
-          "[store]") {
+TEST_CASE("store: a get cancelled by a racing timer completes promptly and the connection stays usable", "[store]") {
   using namespace asio::experimental::awaitable_operators;
   nats_server server;
   run_async(
@@ -1387,8 +1380,7 @@ TEST_CASE("store: a document as Go encoding/json writes it decodes and the docum
     CHECK(f.nodes[1].type == component_type::processor);
     CHECK(f.nodes[1].pos == flowstore::position{400.5, 250});
     CHECK(f.nodes[1].config ==
-          boost::json::parse(R"({"batch":{"max_items":100,"window":"5s"},"ratio":0.75,"tags":["a","b"]})")
-              .as_object());
+          boost::json::parse(R"({"batch":{"max_items":100,"window":"5s"},"ratio":0.75,"tags":["a","b"]})").as_object());
     REQUIRE(f.connections.size() == 1);
     CHECK(f.connections[0].id == "conn-1");
     CHECK(f.connections[0].source_node_id == "udp-in");
@@ -1459,4 +1451,182 @@ TEST_CASE("store: close() reports a closed event and every operation afterwards 
     co_await conn.close();  // harmless
     CHECK(std::count(events->begin(), events->end(), flowstore::connection_event::kind::closed) == 1);
   });
+}
+
+namespace {
+
+// One operation of the close test: when it started and ended, and how.
+struct timed_outcome {
+  std::chrono::steady_clock::time_point started{};
+  std::chrono::steady_clock::time_point ended{};
+  bool done = false;
+  std::error_code code{};  // empty: success
+};
+
+template <class T>
+asio::awaitable<void> timed(asio::awaitable<flowstore::result<T>> op, timed_outcome* out) {
+  out->started = std::chrono::steady_clock::now();
+  auto r = co_await std::move(op);
+  out->ended = std::chrono::steady_clock::now();
+  out->done = true;
+  if (!r) out->code = r.error().code;
+}
+
+asio::awaitable<void> timed_remove(flowstore::store s, std::string id, timed_outcome* out) {
+  out->started = std::chrono::steady_clock::now();
+  auto r = co_await s.remove(std::move(id));
+  out->ended = std::chrono::steady_clock::now();
+  out->done = true;
+  if (!r) out->code = r.error().code;
+}
+
+asio::awaitable<void> watch_until_error(flowstore::watcher* w, timed_outcome* out) {
+  out->started = std::chrono::steady_clock::now();
+  for (;;) {
+    auto event = co_await w->next();
+    if (event) continue;
+    out->ended = std::chrono::steady_clock::now();
+    out->done = true;
+    out->code = event.error().code;
+    co_return;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("store: close() with 1000 operations and 20 watchers in flight ends every one with closed at once",
+          "[store]") {
+  nats_server server;
+  run_async(
+      [&](asio::io_context&) -> asio::awaitable<void> {
+        using clock_type = std::chrono::steady_clock;
+        auto conn = co_await connect_to(server);
+        auto s = co_await open_store(conn);
+        std::vector<flowstore::flow> flows;
+        for (int i = 0; i < 200; ++i) {
+          auto created = co_await s.create(sample_flow("f" + std::to_string(i)));
+          REQUIRE_OK(created);
+          flows.push_back(std::move(created).value());
+        }
+        std::vector<flowstore::watcher> watchers;
+        std::vector<timed_outcome> watched(20);
+        const auto executor = co_await asio::this_coro::executor;
+        for (int i = 0; i < 20; ++i) watchers.push_back(s.watch());
+        for (int i = 0; i < 20; ++i)
+          asio::co_spawn(executor, watch_until_error(&watchers[i], &watched[i]), asio::detached);
+
+        // 1000 mixed operations in flight: get, create, update, remove, list, history.
+        std::vector<timed_outcome> ops(1000);
+        for (int i = 0; i < 1000; ++i) {
+          const auto& f = flows[static_cast<std::size_t>(i % 200)];
+          switch (i % 6) {
+            case 0:
+              asio::co_spawn(executor, timed(s.get(f.id), &ops[i]), asio::detached);
+              break;
+            case 1:
+              asio::co_spawn(executor, timed(s.create(sample_flow("new" + std::to_string(i))), &ops[i]),
+                             asio::detached);
+              break;
+            case 2: {
+              auto edited = f;
+              edited.description = "edit " + std::to_string(i);
+              asio::co_spawn(executor, timed(s.update(std::move(edited)), &ops[i]), asio::detached);
+              break;
+            }
+            case 3:
+              asio::co_spawn(executor, timed_remove(s, f.id, &ops[i]), asio::detached);
+              break;
+            case 4:
+              asio::co_spawn(executor, timed(s.list(), &ops[i]), asio::detached);
+              break;
+            default:
+              asio::co_spawn(executor, timed(s.history(f.id), &ops[i]), asio::detached);
+              break;
+          }
+        }
+        // Let them get going: requests out, consumers being made.
+        asio::steady_timer pause(executor);
+        pause.expires_after(20ms);
+        co_await pause.async_wait(asio::use_awaitable);
+        std::size_t done_before = 0;
+        for (const auto& op : ops) done_before += op.done ? 1 : 0;
+
+        const auto close_called = clock_type::now();
+        co_await conn.close();
+        const auto close_returned = clock_type::now();
+
+        // Operations started after close end with closed at once too.
+        std::vector<timed_outcome> later(60);
+        for (int i = 0; i < 60; ++i) {
+          const auto& f = flows[static_cast<std::size_t>(i)];
+          switch (i % 3) {
+            case 0:
+              asio::co_spawn(executor, timed(s.get(f.id), &later[i]), asio::detached);
+              break;
+            case 1:
+              asio::co_spawn(executor, timed(s.list(), &later[i]), asio::detached);
+              break;
+            default:
+              asio::co_spawn(executor, timed(s.history(f.id), &later[i]), asio::detached);
+              break;
+          }
+        }
+        auto late_watch = s.watch();
+        timed_outcome late_watched;
+        asio::co_spawn(executor, watch_until_error(&late_watch, &late_watched), asio::detached);
+
+        const auto give_up = clock_type::now() + 10s;
+        auto all_done = [&] {
+          for (const auto* group : {&ops, &watched, &later}) {
+            for (const auto& op : *group) {
+              if (!op.done) return false;
+            }
+          }
+          return late_watched.done;
+        };
+        while (!all_done() && clock_type::now() < give_up) {
+          pause.expires_after(5ms);
+          co_await pause.async_wait(asio::use_awaitable);
+        }
+        REQUIRE(all_done());
+
+        auto longest_after = clock_type::duration::zero();
+        std::size_t ended_after_call = 0, succeeded_after_call = 0, succeeded_after_return = 0;
+        for (const auto* group : {&ops, &watched}) {
+          for (const auto& op : *group) {
+            if (op.ended < close_called) continue;
+            ++ended_after_call;
+            longest_after = std::max(longest_after, op.ended - close_called);
+            if (!op.code) ++succeeded_after_call;
+            if (!op.code && op.ended > close_returned) ++succeeded_after_return;
+            if (op.ended > close_returned) CHECK(op.code == errc::closed);
+          }
+        }
+        auto longest_later = clock_type::duration::zero();
+        for (const auto* op : {&late_watched}) longest_later = std::max(longest_later, op->ended - op->started);
+        for (const auto& op : later) {
+          CHECK(op.code == errc::closed);
+          longest_later = std::max(longest_later, op.ended - op.started);
+        }
+        CHECK(late_watched.code == errc::closed);
+        for (const auto& w : watched) CHECK(w.code == errc::closed);
+
+        const auto ms = [](clock_type::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+        const auto close_time = close_returned - close_called;
+        std::cout << "[close] " << done_before << " of 1000 operations done before close(); close() took "
+                  << ms(close_time) << " ms; " << ended_after_call
+                  << " operations and watchers ended after it was called, the last " << ms(longest_after)
+                  << " ms after the call (" << succeeded_after_call << " with a result decided before the close, "
+                  << succeeded_after_return << " after it returned); operations started after close ended in at most "
+                  << ms(longest_later) << " ms" << std::endl;
+        CHECK(ended_after_call > 0);
+        CHECK(close_time < 1s);
+        CHECK(longest_after <= 100ms);
+        CHECK(longest_later <= 100ms);
+        CHECK(succeeded_after_return == 0);
+
+        // No scan or watch set-up went out after the close: nothing waits for a reply.
+        CHECK(conn.impl()->pending_requests() == 0);
+      },
+      60s);
 }
