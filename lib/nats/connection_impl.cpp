@@ -177,7 +177,7 @@ result<void> connection_impl::connect_blocking() {
       s = natsOptions_LoadCertificatesChain(o, options_.tls.cert_file.c_str(), options_.tls.key_file.c_str());
     }
     if (s == NATS_OK && !options_.tls.verify_server) s = natsOptions_SkipServerVerification(o, true);
-    if (s != NATS_OK) return error{errc::configuration_error, what + ": TLS setup failed", nats_GetLastError(nullptr)};
+    if (s != NATS_OK) return error{errc::configuration_error, what + ": TLS setup failed", last_error_text()};
   }
   if (s == NATS_OK) s = natsOptions_SetTimeout(o, options_.connect_timeout.count());
   if (s == NATS_OK) s = natsOptions_SetAllowReconnect(o, options_.reconnect.enabled);
@@ -191,7 +191,7 @@ result<void> connection_impl::connect_blocking() {
   if (s == NATS_OK) s = natsOptions_SetClosedCB(o, &on_closed, hub_);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, &on_async_error, hub_);
   if (s != NATS_OK)
-    return error{errc::invalid_argument, what + ": invalid connection options", nats_GetLastError(nullptr)};
+    return error{errc::invalid_argument, what + ": invalid connection options", last_error_text()};
 
   natsConnection* raw_connection = nullptr;
   s = natsConnection_Connect(&raw_connection, o);
@@ -543,7 +543,7 @@ void connection_impl::on_async_error(natsConnection* nc, natsSubscription*, nats
   // The server's text (which names the subject) is kept as the connection's last error.
   std::string text = natsStatus_GetText(status);
   if (const char* last = nullptr; nc != nullptr && natsConnection_GetLastError(nc, &last) == status && last && *last) {
-    text = last;
+    text = without_source_location(last);
   }
   post_to_target(closure, [status, text = std::move(text)](connection_impl& self) {
     if (status == NATS_NOT_PERMITTED) self.fail_denied_publish(text);

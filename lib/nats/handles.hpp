@@ -83,6 +83,13 @@ const std::error_category& nats_status_category() noexcept;
 /// names what was being done ("get flow 'x'"); nats.c's last error text goes to server_text.
 error error_from_status(natsStatus status, std::string operation);
 
+/// `text` without the "(file.c:line): " nats.c puts before its own messages: internals, not
+/// words for users. Every nats.c text the library passes on goes through here.
+std::string without_source_location(std::string_view text);
+
+/// nats.c's last error on this thread, without its source location.
+std::string last_error_text();
+
 /// The flowstore code for a nats.c status, when there is a direct one.
 std::error_code code_from_status(natsStatus status) noexcept;
 

@@ -77,14 +77,24 @@ std::error_code code_from_status(natsStatus status) noexcept {
   }
 }
 
+std::string without_source_location(std::string_view text) {
+  if (text.starts_with('(')) {
+    const auto end = text.find("): ");
+    if (end != std::string_view::npos && text.substr(0, end).find(".c:") != std::string_view::npos) {
+      text.remove_prefix(end + 3);
+    }
+  }
+  return std::string(text);
+}
+
+std::string last_error_text() {
+  const char* last = nats_GetLastError(nullptr);
+  return without_source_location(last != nullptr ? last : "");
+}
+
 error error_from_status(natsStatus status, std::string operation) {
   // nats.c keeps a per-thread description of the last error; it can carry server text.
-  const char* last = nats_GetLastError(nullptr);
-  std::string detail = last != nullptr ? last : "";
-  // nats.c prefixes its own errors with "(file.c:line): "; that is not for users.
-  if (detail.starts_with('(')) {
-    if (const auto end = detail.find("): "); end != std::string::npos) detail.erase(0, end + 3);
-  }
+  std::string detail = last_error_text();
   std::string message = std::move(operation) + ": " + natsStatus_GetText(status);
   if (detail == natsStatus_GetText(status)) detail.clear();
   return {code_from_status(status), std::move(message), std::move(detail)};

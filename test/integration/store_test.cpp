@@ -812,6 +812,52 @@ TEST_CASE("store: open binds to a bucket made by nats.c with other settings and 
   CHECK(info->Config->Storage == js_MemoryStorage);
 }
 
+TEST_CASE("store: open refuses a KV_ stream with workqueue or interest retention, or a sealed one, naming the setting",
+          "[store]") {
+  nats_server server;
+  auto raw = raw_connect(server.url());
+  // Streams with a bucket's name and subjects, made by hand with settings no bucket can have.
+  auto make_stream = [&](const std::string& bucket, jsRetentionPolicy retention, bool sealed) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const std::string name = "KV_" + bucket;
+    const std::string subject = "$KV." + bucket + ".>";
+    const char* subjects[] = {subject.c_str()};
+    cfg.Name = name.c_str();
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Retention = retention;
+    cfg.Storage = js_MemoryStorage;
+    jsStreamInfo* info = nullptr;
+    REQUIRE_NATS_OK(js_AddStream(&info, raw.js.get(), &cfg, nullptr, nullptr));
+    jsStreamInfo_Destroy(info);
+    if (sealed) {
+      cfg.Sealed = true;
+      REQUIRE_NATS_OK(js_UpdateStream(&info, raw.js.get(), &cfg, nullptr, nullptr));
+      jsStreamInfo_Destroy(info);
+    }
+  };
+  make_stream("queue", js_WorkQueuePolicy, false);
+  make_stream("interest", js_InterestPolicy, false);
+  make_stream("sealed", js_LimitsPolicy, true);
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"queue", "retention \"workqueue\""}, {"interest", "retention \"interest\""}, {"sealed", "is sealed"}};
+    for (const auto& [bucket, setting] : cases) {
+      flowstore::store_options options;
+      options.bucket = bucket;
+      auto opened = co_await flowstore::store::open(conn, std::move(options));
+      REQUIRE_ERROR(opened, errc::configuration_error);
+      CHECK(opened.error().code == condition::fatal);
+      CHECK_THAT(opened.error().message, Catch::Matchers::Contains("open bucket '" + bucket + "'"));
+      CHECK_THAT(opened.error().message, Catch::Matchers::Contains("KV_" + bucket));
+      CHECK_THAT(opened.error().message, Catch::Matchers::Contains(setting));
+      CHECK_THAT(opened.error().what(), !Catch::Matchers::Contains(".c:"));
+    }
+  });
+}
+
 TEST_CASE("store: open with 3 replicas on a single server fails with configuration_error", "[store]") {
   nats_server server;
   run_async(

@@ -68,15 +68,7 @@ std::string redact_url(std::string_view url) {
 }
 
 std::string describe(const error& e) {
-  std::string server = e.server_text;
-  // For errors nats.c raised itself the library passes on nats.c's last-error text, which
-  // starts with a source location, "(conn.c:2088): ": internals, not the server's words.
-  if (server.starts_with('(')) {
-    const auto close = server.find("): ");
-    if (close != std::string::npos && server.substr(0, close).find(".c:") != std::string::npos) {
-      server.erase(0, close + 3);
-    }
-  }
+  const std::string& server = e.server_text;
   if (server.empty() || e.message.ends_with(server)) return e.message;
   return e.message + " (server: " + server + ")";
 }
