@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace flowstore {
@@ -21,6 +22,10 @@ namespace flowstore {
 namespace detail {
 class store_impl;
 }
+
+/// True when `name` can name a KV bucket: 1 to 252 of `[A-Za-z0-9_-]` (its stream `KV_<name>`
+/// may have 255 characters). store::open() refuses any other name. Thread-safe.
+bool valid_bucket_name(std::string_view name) noexcept;
 
 /// Where the bucket keeps its data: `file` on disk (survives server restarts), `memory` in memory
 /// only (lost when the servers holding it stop).

@@ -206,6 +206,8 @@ result<std::string> encode(const flow& f, const std::string& what) {
 
 }  // namespace
 
+bool valid_bucket_name(std::string_view name) noexcept { return detail::kv::valid_bucket_name(name); }
+
 store::store(std::shared_ptr<detail::store_impl> impl) noexcept : impl_(std::move(impl)) {}
 
 const std::string& store::bucket() const noexcept { return impl_->bucket.name(); }

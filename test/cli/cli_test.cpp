@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -357,6 +358,40 @@ TEST_CASE("export file names map every id to one file", "[cli][unit]") {
   CHECK(export_file_name("plain") == "plain.json");
   CHECK(export_file_name("team/a.b") == "team%2Fa.b.json");
   CHECK(export_file_name("100%") == "100%25.json");
+  // Names that would pass 255 bytes: a prefix and the id's hash, all of them different.
+  const std::string longest(256, 'x');
+  const std::string slashes = std::string(85, '/') + "end";  // 85 slashes become 255 bytes of %2F
+  std::vector<std::string> names;
+  for (const std::string& id : {longest, longest.substr(1) + "y", slashes,
+                                std::string(200, 'a') + "/" + std::string(55, 'b'), std::string(250, 'z')}) {
+    const std::string name = export_file_name(id);
+    INFO(id);
+    CHECK(name.size() <= 255);
+    CHECK(name.ends_with(".json"));
+    names.push_back(name);
+  }
+  CHECK(names[0].find('~') != std::string::npos);
+  CHECK(names[2].find('~') != std::string::npos);
+  CHECK(names[4] == std::string(250, 'z') + ".json");  // 255 exactly: kept as it is
+  std::sort(names.begin(), names.end());
+  CHECK(std::adjacent_find(names.begin(), names.end()) == names.end());
+  // A cut never splits a %-escape.
+  const std::string cut = export_file_name(slashes);
+  const auto tilde = cut.find('~');
+  CHECK(tilde % 3 == 0);
+}
+
+TEST_CASE("versions on the command line are whole 64-bit numbers", "[cli][unit]") {
+  using flowstore::cli::parse_version;
+  CHECK(parse_version("3") == 3);
+  CHECK(parse_version("-5") == -5);
+  CHECK(parse_version("9223372036854775807") == std::numeric_limits<std::int64_t>::max());
+  CHECK_FALSE(parse_version("9223372036854775808"));
+  CHECK_FALSE(parse_version("18446744073709551617"));
+  CHECK_FALSE(parse_version(""));
+  CHECK_FALSE(parse_version("3x"));
+  CHECK_FALSE(parse_version("3.0"));
+  CHECK_FALSE(parse_version(" 3"));
 }
 
 TEST_CASE("component configuration files: fields, defaults and errors", "[cli][unit]") {
@@ -430,7 +465,32 @@ TEST_CASE("usage errors exit 1", "[cli]") {
   const auto missing = run({"create", "/nonexistent/flow.json"});
   INFO_RUN(missing);
   CHECK(missing.exit_code == 1);
-  CHECK_THAT(missing.err, Catch::StartsWith("flowstore: cannot read '/nonexistent/flow.json'"));
+  CHECK_THAT(missing.err, Catch::StartsWith("flowstore: cannot read '/nonexistent/flow.json': No such file"));
+
+  // A directory where a file is expected: exit 1 saying so, not an abort.
+  temp_dir dir;
+  for (const char* command : {"validate", "create", "update"}) {
+    const auto r = run({command, dir.path().string()});
+    INFO_RUN(r);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("it is a directory"));
+  }
+  // Values the tool can check itself are usage errors, not the server's text.
+  const auto huge_version = run({"delete", "x", "--expect-version", "18446744073709551617"});
+  INFO_RUN(huge_version);
+  CHECK(huge_version.exit_code == 1);
+  CHECK_THAT(huge_version.err, Catch::Contains("not a version"));
+  CHECK(run({"delete", "x", "--expect-version", "2x"}).exit_code == 1);
+  const auto long_bucket = run({"list", "--bucket", std::string(257, 'b')});
+  INFO_RUN(long_bucket);
+  CHECK(long_bucket.exit_code == 1);
+  CHECK_THAT(long_bucket.err, Catch::Contains("--bucket: not a bucket name"));
+  CHECK(run({"list", "--bucket", "has space"}).exit_code == 1);
+  CHECK(run({"list", "--bucket", ""}).exit_code == 1);
+  const auto empty_server = run({"list", "-s", ""});
+  INFO_RUN(empty_server);
+  CHECK(empty_server.exit_code == 1);
+  CHECK_THAT(empty_server.err, Catch::Contains("a server URL is empty"));
 }
 
 TEST_CASE("validate checks a file offline and prints every problem", "[cli]") {
@@ -802,6 +862,61 @@ TEST_CASE("export, delete everything, import: the same flows come back", "[cli]"
   INFO_RUN(again);
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.out, Catch::Contains("0 created, 0 updated, 3 skipped (3 existing, use --update), 0 failed"));
+}
+
+TEST_CASE("export gives every valid id a file name that fits, import brings them back, and failures say why", "[cli]") {
+  nats_server server;
+  temp_dir work;
+  const std::vector<std::string> ids{std::string(256, 'l'), std::string(100, '/') + "x", "short"};
+  for (const auto& id : ids) create_with_tool(server, work, sample_flow(id, "long"));
+  const std::string backup = work / "backup";
+  const auto exported = run_at(server, {"export", backup});
+  INFO_RUN(exported);
+  REQUIRE(exported.exit_code == 0);
+  CHECK_THAT(exported.out, Catch::StartsWith("exported 3 flows"));
+  std::size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(backup)) {
+    ++files;
+    CHECK(entry.path().filename().string().size() <= 255);
+    CHECK(entry.path().extension() == ".json");
+  }
+  CHECK(files == 3);
+  for (const auto& id : ids) REQUIRE(run_at(server, {"delete", id}).exit_code == 0);
+  const auto imported = run_at(server, {"import", backup});
+  INFO_RUN(imported);
+  REQUIRE(imported.exit_code == 0);
+  CHECK_THAT(imported.out, Catch::Contains("3 created"));
+  const auto after = listed(server);
+  for (const auto& id : ids) CHECK(after.count(id) == 1);
+
+  // A target that cannot be written: the reason, exit 1, and no .partial left behind.
+  const std::string locked = work / "locked";
+  fs::create_directories(locked);
+  fs::create_directory(locked + "/short.json");  // a directory where the file must go
+  const auto refused = run_at(server, {"export", locked});
+  INFO_RUN(refused);
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("cannot write") && Catch::Contains("short.json") &&
+                              (Catch::Contains("Is a directory") || Catch::Contains("File exists")));
+  for (const auto& entry : fs::directory_iterator(locked)) {
+    CHECK(entry.path().extension() != ".partial");
+  }
+}
+
+TEST_CASE("import reports *.json entries that are not files as skipped", "[cli]") {
+  nats_server server;
+  temp_dir work;
+  const std::string dir = work / "mixed";
+  fs::create_directories(dir + "/folder.json");
+  fs::create_symlink(dir + "/nowhere", dir + "/dangling.json");
+  write_text(fs::path(dir) / "real.json", json_of(sample_flow("real", "Real")));
+  const auto imported = run_at(server, {"import", dir});
+  INFO_RUN(imported);
+  CHECK(imported.exit_code == 0);
+  CHECK_THAT(imported.err, Catch::Contains("import 'dangling.json': skipped: a symbolic link to nothing"));
+  CHECK_THAT(imported.err, Catch::Contains("import 'folder.json': skipped: a directory"));
+  CHECK_THAT(imported.out,
+             Catch::Contains("3 files") && Catch::Contains("1 created, 0 updated, 2 skipped (2 not files)"));
 }
 
 TEST_CASE("import --update updates changed flows, honours versions, reports failures", "[cli]") {

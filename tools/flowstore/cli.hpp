@@ -84,8 +84,12 @@ std::string pretty_json(std::string_view json);
 std::string short_time(const timestamp& t);
 
 /// The file name a flow is exported to: `<id>.json`, with '/' (valid in an id) as "%2F" and
-/// '%' as "%25" so that every id maps to one file in one directory.
+/// '%' as "%25" so that every id maps to one file in one directory. A name that would pass 255
+/// bytes keeps a prefix and ends in `~<32 hex digits of the id's SHA-256>.json`.
 std::string export_file_name(std::string_view id);
+
+/// A flow version on the command line: a whole decimal number that fits in 64 bits, or nullopt.
+std::optional<std::int64_t> parse_version(std::string_view text);
 
 /// Reads a whole file, or stdin for "-". Nullopt (and a message in `problem`) when unreadable.
 std::optional<std::string> read_input(const std::string& path, std::string& problem);
@@ -118,6 +122,7 @@ struct write_args {
 struct delete_args {
   std::string id;
   std::optional<std::int64_t> expect_version;
+  std::string expect_version_text;  ///< As given; parsed into expect_version.
 };
 struct history_args {
   std::string id;

@@ -10,10 +10,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <openssl/sha.h>
 #include <sstream>
 #include <utility>
 
@@ -198,7 +202,26 @@ std::string export_file_name(std::string_view id) {
       name += c;
     }
   }
-  return name + ".json";
+  constexpr std::size_t max_name = 255;  // NAME_MAX of the file systems a backup goes to
+  constexpr std::string_view extension = ".json";
+  if (name.size() + extension.size() <= max_name) return name + std::string(extension);
+  // Too long for one file name: a prefix of it, then '~' (never in an id, so no plain name
+  // looks like this) and the id's SHA-256 in 32 hex digits, which keeps names of different ids
+  // apart. The prefix ends before a %-escape it would cut.
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(id.data()), id.size(), digest);
+  std::string tail = "~";
+  constexpr char hex[] = "0123456789abcdef";
+  for (int i = 0; i < 16; ++i) {
+    tail += hex[digest[i] >> 4];
+    tail += hex[digest[i] & 0xF];
+  }
+  std::size_t keep = max_name - extension.size() - tail.size();
+  if (keep >= 1 && name[keep - 1] == '%')
+    keep -= 1;
+  else if (keep >= 2 && name[keep - 2] == '%')
+    keep -= 2;
+  return name.substr(0, keep) + tail + std::string(extension);
 }
 
 std::optional<std::string> read_input(const std::string& path, std::string& problem) {
@@ -211,17 +234,36 @@ std::optional<std::string> read_input(const std::string& path, std::string& prob
     }
     return std::move(text).str();
   }
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    problem = "cannot read " + quote(path) + ": it is a directory";
+    return std::nullopt;
+  }
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    problem = "cannot read " + quote(path) + ": no such file or not readable";
+    const int why = errno;
+    problem = "cannot read " + quote(path) + ": " + (why != 0 ? std::strerror(why) : "not readable");
     return std::nullopt;
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    problem = "cannot read " + quote(path);
+  try {
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+      problem = "cannot read " + quote(path) + ": a read error";
+      return std::nullopt;
+    }
+    return text;
+  } catch (const std::exception& e) {
+    problem = "cannot read " + quote(path) + ": " + e.what();
     return std::nullopt;
   }
-  return text;
+}
+
+std::optional<std::int64_t> parse_version(std::string_view text) {
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
 }
 
 result<flow> parse_flow_file(std::string_view text, const std::string& source) {

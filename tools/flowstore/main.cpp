@@ -1,6 +1,8 @@
 // flowstore: the command line of the flow store — list, read, write, watch, export and import
 // flow documents in a NATS JetStream KV bucket. Argument parsing here; the commands in
 // commands.cpp and transfer.cpp.
+#include <flowstore/store.hpp>
+
 #include "cli.hpp"
 
 #include <CLI/CLI.hpp>
@@ -142,10 +144,17 @@ connection_flags merge(const CLI::App* cmd, const connection_flags& after, conne
   return before;
 }
 
-// Pairs CLI11 cannot check across the main command and a subcommand.
+// What CLI11 cannot check: pairs across the main command and a subcommand, and values a server
+// would refuse (or, for a bad bucket name, answer with its own text).
 std::string inconsistency(const server_settings& s) {
   if (s.nkey_seed_file.empty() != s.nkey_public_key.empty()) return "--nkey and --nkey-public go together";
   if (s.tls_cert.empty() != s.tls_key.empty()) return "--tls-cert and --tls-key go together";
+  for (const std::string& url : s.servers) {
+    if (url.empty()) return "--server: a server URL is empty";
+  }
+  if (!flowstore::valid_bucket_name(s.bucket)) {
+    return "--bucket: not a bucket name (1 to 252 of A-Z a-z 0-9 _ -)";
+  }
   return {};
 }
 
@@ -198,8 +207,13 @@ int main(int argc, char** argv) {
   auto* del = app.add_subcommand("delete", "Remove a flow");
   delete_args delete_a;
   del->add_option("ID", delete_a.id, "flow id")->required();
-  del->add_option("--expect-version", delete_a.expect_version, "remove only if the stored version is N")
-      ->type_name("N");
+  del->add_option("--expect-version", delete_a.expect_version_text, "remove only if the stored version is N")
+      ->type_name("N")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            return parse_version(text) ? std::string() : "not a version (a whole number of at most 64 bits)";
+          },
+          ""));
   del->footer(footer("  flowstore delete my-flow\n  flowstore delete my-flow --expect-version 3"));
 
   auto* history = app.add_subcommand("history", "List a flow's retained revisions: operation, version, time");
@@ -287,7 +301,10 @@ int main(int argc, char** argv) {
   server_settings& settings = flags.settings;
   set_secrets(secrets_of(settings));
   settings.timeout = *parse_duration(flags.timeout);
-  if (auto problem = inconsistency(settings); !problem.empty()) return report(problem, exit_usage);
+  if (command != validate) {
+    if (auto problem = inconsistency(settings); !problem.empty()) return report(problem, exit_usage);
+  }
+  if (!delete_a.expect_version_text.empty()) delete_a.expect_version = parse_version(delete_a.expect_version_text);
 
   auto dispatch = [&]() -> int {
     if (*list) return run_list(settings, list_a);

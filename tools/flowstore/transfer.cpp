@@ -13,8 +13,10 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -98,25 +100,28 @@ constexpr std::size_t max_listed_failures = 100;
 // ---------------------------------------------------------------------------------------------
 // export
 
-// Writes next to the target and renames, so that an interrupted export leaves no half file.
+// Writes next to the target and renames, so that an interrupted export leaves no half file; a
+// failed write removes what it wrote and says why.
 bool write_file(const fs::path& path, const std::string& text, std::string& problem) {
-  fs::path partial = path;
-  partial += ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      problem = "cannot write " + quote(partial.string());
-      return false;
-    }
-  }
+  // A short name of its own: the target's name plus a suffix could pass the 255-byte limit.
+  static unsigned counter = 0;
+  const fs::path partial =
+      path.parent_path() / (".flowstore-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + ".partial");
+  auto failed = [&](const fs::path& where, int why) {
+    problem = "cannot write " + quote(where.string()) + ": " + std::strerror(why);
+    std::error_code ignored;
+    fs::remove(partial, ignored);
+    return false;
+  };
+  std::FILE* out = std::fopen(partial.c_str(), "wb");
+  if (out == nullptr) return failed(partial, errno);
+  const bool written = std::fwrite(text.data(), 1, text.size(), out) == text.size();
+  const int write_error = errno;
+  const bool closed = std::fclose(out) == 0;
+  if (!written || !closed) return failed(partial, written ? errno : write_error);
   std::error_code ec;
   fs::rename(partial, path, ec);
-  if (ec) {
-    problem = "cannot write " + quote(path.string()) + ": " + ec.message();
-    return false;
-  }
+  if (ec) return failed(path, ec.value());
   return true;
 }
 
@@ -238,7 +243,7 @@ asio::awaitable<void> import_worker(std::shared_ptr<import_job> job) {
   }
 }
 
-asio::awaitable<int> import_flows(store& s, import_args a, std::vector<import_item> items) {
+asio::awaitable<int> import_flows(store& s, import_args a, std::vector<import_item> items, std::size_t not_files) {
   const auto start = std::chrono::steady_clock::now();
   auto executor = co_await asio::this_coro::executor;
   const std::size_t total = items.size();
@@ -290,14 +295,17 @@ asio::awaitable<int> import_flows(store& s, import_args a, std::vector<import_it
   if (failed > max_listed_failures) {
     report("import: " + std::to_string(failed - max_listed_failures) + " more failures not listed", code);
   }
-  std::cout << "import " << quote(a.dir) << ": " << total << (total == 1 ? " file" : " files") << " in "
-            << seconds_since(start) << ": " << created << " created, " << updated << " updated, " << exists + unchanged
-            << " skipped";
-  if (exists + unchanged != 0) {
+  const std::size_t entries = total + not_files;
+  std::cout << "import " << quote(a.dir) << ": " << entries << (entries == 1 ? " file" : " files") << " in "
+            << seconds_since(start) << ": " << created << " created, " << updated << " updated, "
+            << exists + unchanged + not_files << " skipped";
+  if (exists + unchanged + not_files != 0) {
+    std::vector<std::string> why;
+    if (exists != 0) why.push_back(std::to_string(exists) + " existing" + (a.update ? "" : ", use --update"));
+    if (unchanged != 0) why.push_back(std::to_string(unchanged) + " unchanged");
+    if (not_files != 0) why.push_back(std::to_string(not_files) + " not files");
     std::cout << " (";
-    if (exists != 0) std::cout << exists << " existing" << (a.update ? "" : ", use --update");
-    if (exists != 0 && unchanged != 0) std::cout << "; ";
-    if (unchanged != 0) std::cout << unchanged << " unchanged";
+    for (std::size_t i = 0; i < why.size(); ++i) std::cout << (i == 0 ? "" : "; ") << why[i];
     std::cout << ')';
   }
   std::cout << ", " << failed << " failed\n";
@@ -320,11 +328,26 @@ int run_import(const server_settings& s, const import_args& a) {
   if (!fs::is_directory(a.dir, ec)) return report("import: " + quote(a.dir) + " is not a directory", exit_usage);
 
   std::vector<fs::path> files;
+  std::vector<std::pair<fs::path, std::string>> not_files;  // *.json entries that are not files
   for (fs::directory_iterator it(a.dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".json" && it->is_regular_file()) files.push_back(it->path());
+    if (it->path().extension() != ".json") continue;
+    std::error_code status_ec;
+    if (it->is_regular_file(status_ec)) {
+      files.push_back(it->path());
+    } else if (it->is_directory(status_ec)) {
+      not_files.emplace_back(it->path(), "a directory");
+    } else if (it->is_symlink(status_ec) && !fs::exists(it->path(), status_ec)) {
+      not_files.emplace_back(it->path(), "a symbolic link to nothing");
+    } else {
+      not_files.emplace_back(it->path(), "not a regular file");
+    }
   }
   if (ec) return report("import: cannot read directory " + quote(a.dir) + ": " + ec.message(), exit_usage);
   std::sort(files.begin(), files.end());
+  std::sort(not_files.begin(), not_files.end());
+  for (const auto& [path, what] : not_files) {
+    report("import " + quote(path.filename().string()) + ": skipped: " + what, exit_ok);
+  }
 
   // Local files are read before connecting; a file that is not a flow fails alone.
   std::vector<import_item> items;
@@ -349,11 +372,15 @@ int run_import(const server_settings& s, const import_args& a) {
     item.doc = std::move(decoded).value();
   }
   if (items.empty()) {
-    std::cout << "import " << quote(a.dir) << ": no *.json files\n";
+    std::cout << "import " << quote(a.dir) << ": no *.json files";
+    if (!not_files.empty()) std::cout << " (" << not_files.size() << " skipped, not files)";
+    std::cout << '\n';
     return exit_ok;
   }
-  return run_with_store(s, [a, items = std::move(items)](store& st, connection&) { return import_flows(st, a, items); },
-                        {});
+  const std::size_t skipped = not_files.size();
+  return run_with_store(
+      s, [a, items = std::move(items), skipped](store& st, connection&) { return import_flows(st, a, items, skipped); },
+      {});
 }
 
 }  // namespace flowstore::cli
