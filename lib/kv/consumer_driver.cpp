@@ -65,8 +65,7 @@ consumer_driver::consumer_driver(std::shared_ptr<connection_impl> connection, or
     : connection_(std::move(connection)),
       consumer_(std::move(settings)),
       output_(std::move(output)),
-      request_timeout_(request_timeout),
-      retry_timer_(connection_->strand()) {}
+      request_timeout_(request_timeout) {}
 
 void consumer_driver::consumed(std::uint64_t n) {
   consumed_.fetch_add(n, std::memory_order_relaxed);
@@ -86,7 +85,7 @@ void consumer_driver::stop() {
     self->consumer_.stop();
     self->output_.reset();
     self->run();
-    self->retry_timer_.cancel();
+    if (self->retry_timer_) self->retry_timer_->cancel();
   });
 }
 
@@ -114,6 +113,7 @@ void consumer_driver::on_connection_event(connection_event::kind what) {
     case connection_event::kind::closed:
       fetches_.clear();
       consumer_.on_closed();
+      retry_timer_.reset();
       break;
     case connection_event::kind::error:
       return;
@@ -235,8 +235,10 @@ void consumer_driver::close(std::uint64_t fetch_id) {
 }
 
 void consumer_driver::retry_after(std::chrono::milliseconds delay) {
-  retry_timer_.expires_after(delay);
-  retry_timer_.async_wait(
+  if (connection_->is_closed()) return;
+  if (!retry_timer_) retry_timer_.emplace(connection_->strand());
+  retry_timer_->expires_after(delay);
+  retry_timer_->async_wait(
       boost::asio::bind_executor(connection_->strand(), [weak = weak_from_this()](boost::system::error_code ec) {
         if (ec) return;
         if (auto self = weak.lock()) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -71,7 +72,9 @@ class consumer_driver final : public reply_sink,
   // Weak: the output's owner keeps it (and the driver) alive; reset once the consumer ended.
   std::weak_ptr<consumer_output> output_;
   std::chrono::milliseconds request_timeout_;
-  boost::asio::steady_timer retry_timer_;
+  // Made when first needed, on the strand, and gone with the close (also the one an
+  // io_context's shutdown makes): the driver may outlive its io_context.
+  std::optional<boost::asio::steady_timer> retry_timer_;
   std::vector<open_fetch> fetches_;
   std::string routed_consumer_;         // whose deliveries the connection routes here
   std::vector<consumer_action> spare_;  // the actions vector of the last run, emptied

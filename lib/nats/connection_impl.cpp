@@ -44,6 +44,19 @@ std::string servers_for_message(const std::vector<std::string>& servers) {
   return text;
 }
 
+// Closes a connection on a library thread. Before that, while still connected, the inbox is
+// unsubscribed and a ping answered: every reply the server sent before it has then been read
+// whole. nats.c 3.4.1 does not free the buffer of a large message that is half read when its
+// connection closes, and at exit that is a leak. A server that does not answer in time only
+// delays the close by the flush's bound.
+void quiet_close(natsConnection* nc, natsSubscription* inbox) {
+  if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED) {
+    if (inbox != nullptr) natsSubscription_Unsubscribe(inbox);
+    natsConnection_FlushTimeout(nc, 250);
+  }
+  natsConnection_Close(nc);
+}
+
 }  // namespace
 
 struct connection_impl::nats_resources {
@@ -59,15 +72,19 @@ connection_impl::connection_impl(asio::any_io_executor executor, connect_options
       options_(std::move(options)),
       hub_(new callback_hub),
       timer_(std::in_place, *strand_) {
-  // When the io_context goes first, its shutdown detaches nats.c's callbacks from this object
-  // and destroys the strand, the timer and the waiting handlers while their services still exist.
+  // When the io_context goes first, its shutdown detaches nats.c's callbacks from this object,
+  // ends every request and consumer as a close would (their handlers are queued to executors
+  // that no longer run, and destroyed with them: a coroutine suspended in a scan or a watch
+  // owns no more than its frame), and destroys the strand and the timer while their services
+  // still exist.
   anchor_ = io_anchor::attach(executor, [this] {
     {
       std::lock_guard lock(hub_->mutex);
       hub_->target = nullptr;
     }
-    requests_.take_all([](std::uint64_t, waiter) {});
-    listeners_.clear();
+    closed_.store(true, std::memory_order_release);
+    fail_all(errc::closed);
+    tell_listeners(connection_event::kind::closed);
     routes_.clear();
     timer_.reset();
     std::lock_guard lock(strand_mutex_);
@@ -96,7 +113,7 @@ connection_impl::nats_resources connection_impl::release_resources() {
 void connection_impl::shut_down(nats_resources resources) {
   callback_hub* hub = resources.hub;
   if (resources.connection) {
-    natsConnection_Close(resources.connection.get());
+    quiet_close(resources.connection.get(), resources.inbox.get());
     std::unique_lock lock(hub->mutex);
     // The closed callback and the inbox's completion callback are the last nats.c calls that
     // can use the hub. Should they never come, leaking the hub beats a use after free.
@@ -190,8 +207,7 @@ result<void> connection_impl::connect_blocking() {
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, &on_reconnected, hub_);
   if (s == NATS_OK) s = natsOptions_SetClosedCB(o, &on_closed, hub_);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, &on_async_error, hub_);
-  if (s != NATS_OK)
-    return error{errc::invalid_argument, what + ": invalid connection options", last_error_text()};
+  if (s != NATS_OK) return error{errc::invalid_argument, what + ": invalid connection options", last_error_text()};
 
   natsConnection* raw_connection = nullptr;
   s = natsConnection_Connect(&raw_connection, o);
@@ -585,9 +601,10 @@ asio::awaitable<void> connection_impl::close() {
     hub->target = nullptr;
   }
   natsConnection* nc = connection_.get();
-  const bool has_inbox = inbox_subscription_ != nullptr;
-  auto close_job = [nc, hub, has_inbox] {
-    natsConnection_Close(nc);
+  natsSubscription* inbox = inbox_subscription_.get();
+  const bool has_inbox = inbox != nullptr;
+  auto close_job = [nc, inbox, hub, has_inbox] {
+    quiet_close(nc, inbox);
     std::unique_lock lock(hub->mutex);
     hub->finished.wait_for(lock, std::chrono::seconds(10),
                            [&] { return hub->connection_closed && (!has_inbox || hub->inbox_complete); });

@@ -71,3 +71,17 @@ void io_anchor::release_now() {
 }
 
 }  // namespace flowstore::detail
+
+namespace flowstore::detail {
+
+void io_anchor::forget() {
+  std::function<void()> action;
+  {
+    std::lock_guard lock(registry_->mutex);
+    if (registry_->anchors.erase(this) == 0) return;
+    action = std::move(on_shutdown_);
+  }
+  // Destroyed outside the lock: it may hold what owns this anchor.
+}
+
+}  // namespace flowstore::detail

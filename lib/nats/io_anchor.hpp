@@ -23,8 +23,14 @@ class io_anchor {
   /// Runs on_shutdown now unless the context already ran it. Idempotent.
   void release_now();
 
+  /// Unregisters without running on_shutdown (unless the context already ran it). Idempotent.
+  void forget();
+
   io_anchor(std::shared_ptr<registry> r, std::function<void()> f)
       : registry_(std::move(r)), on_shutdown_(std::move(f)) {}
+  ~io_anchor() { forget(); }
+  io_anchor(const io_anchor&) = delete;
+  io_anchor& operator=(const io_anchor&) = delete;
 
  private:
   friend struct registry;

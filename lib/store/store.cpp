@@ -3,6 +3,7 @@
 
 #include "model/message.hpp"
 #include "nats/blocking.hpp"
+#include "nats/io_anchor.hpp"
 #include "store/list_assembly.hpp"
 #include "store/store_impl.hpp"
 
@@ -148,15 +149,23 @@ struct list_decoder {
 
   // The offered chunk is decoded: the next one may be offered, and a waiting list goes on.
   void settle(const std::shared_ptr<offered_chunk>& offer) {
-    std::lock_guard lock(mutex);
-    if (offered == offer) offered.reset();
-    if (offered || !waiting) return;
-    auto w = std::move(*waiting);
-    waiting.reset();
-    detail::complete_on_guarded(std::move(w.executor), std::move(w.handler));
+    std::optional<waiter> w;
+    std::shared_ptr<detail::io_anchor> anchor;
+    {
+      std::lock_guard lock(mutex);
+      if (offered == offer) offered.reset();
+      if (offered || !waiting) return;
+      w.emplace(std::move(*waiting));
+      waiting.reset();
+      anchor = std::move(waiting_anchor);
+    }
+    if (anchor) anchor->forget();
+    detail::complete_on_guarded(std::move(w->executor), std::move(w->handler));
   }
 
-  // Completes once no chunk is being decoded on the pool.
+  // Completes once no chunk is being decoded on the pool. Should the caller's io_context shut
+  // down first, the wait is dropped with it (its handler owns the list's coroutine frame, which
+  // owns this decoder), and the pool never posts to the gone io_context.
   template <class Token>
   auto async_wait_idle(std::shared_ptr<list_decoder> self, Token&& token) {
     return asio::async_initiate<Token, void()>(
@@ -166,6 +175,18 @@ struct list_decoder {
           if (!self->offered) return asio::post(executor, std::move(handler));
           self->waiting.emplace(
               waiter{asio::any_completion_handler<void()>(std::move(handler)), asio::make_work_guard(executor)});
+          self->waiting_anchor = detail::io_anchor::attach(executor, [weak = std::weak_ptr<list_decoder>(self)] {
+            auto me = weak.lock();
+            if (!me) return;
+            std::optional<waiter> dropped;
+            {
+              std::lock_guard guard(me->mutex);
+              if (me->waiting) dropped.emplace(std::move(*me->waiting));
+              me->waiting.reset();
+            }
+            // Destroyed outside the lock: the handler may own the last reference to `me`.
+            if (dropped) dropped->executor.reset();
+          });
         },
         token);
   }
@@ -173,6 +194,7 @@ struct list_decoder {
   std::mutex mutex;
   std::shared_ptr<offered_chunk> offered;  // the chunk offered to the pool and not yet decoded
   std::optional<waiter> waiting;
+  std::shared_ptr<detail::io_anchor> waiting_anchor;
   std::vector<flow> flows;
   std::vector<list_failure> failures;
   std::vector<detail::scanned_revision> revisions;  // one for each flow, failure and removal

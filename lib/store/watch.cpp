@@ -4,6 +4,7 @@
 
 #include "kv/watch_subscription.hpp"
 #include "model/message.hpp"
+#include "nats/io_anchor.hpp"
 #include "store/store_impl.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -34,26 +35,30 @@ class watch_impl {
       : pattern(std::move(watched)),
         subscription(std::move(subscribed)),
         refused(std::move(refusal)),
-        marker_guard(executor) {}
+        marker_guard(std::in_place, executor) {
+    // A watcher may outlive its io_context: the timer goes with the io_context's shutdown.
+    anchor = io_anchor::attach(executor, [this] { marker_guard.reset(); });
+  }
   ~watch_impl() {
-    marker_guard.cancel();
+    anchor->release_now();
     if (subscription) subscription->stop();
   }
 
-  // The marker comes at the latest when this fires (kept here, on the caller's side, because
-  // the subscription may outlive the io_context).
+  // The marker comes at the latest when this fires (kept here, on the caller's side).
   void guard_marker(std::chrono::milliseconds limit) {
-    marker_guard.expires_after(limit);
-    marker_guard.async_wait([weak = std::weak_ptr<kv::watch_subscription>(subscription)](boost::system::error_code ec) {
-      if (ec) return;
-      if (auto s = weak.lock()) s->force_marker();
-    });
+    marker_guard->expires_after(limit);
+    marker_guard->async_wait(
+        [weak = std::weak_ptr<kv::watch_subscription>(subscription)](boost::system::error_code ec) {
+          if (ec) return;
+          if (auto s = weak.lock()) s->force_marker();
+        });
   }
 
   std::string pattern;
   std::shared_ptr<kv::watch_subscription> subscription;  // null when the pattern was refused
   std::optional<error> refused;                          // returned once, then errc::closed
-  asio::steady_timer marker_guard;
+  std::optional<asio::steady_timer> marker_guard;
+  std::shared_ptr<io_anchor> anchor;
 };
 
 namespace {
@@ -113,7 +118,8 @@ watcher store::watch(std::string pattern, watch_options options) {
   settings.capacity = options.buffer_capacity;
   const auto executor = impl_->bucket.connection()->get_executor();
   auto subscription = detail::kv::watch_subscription::start(impl_->bucket, std::move(settings), executor);
-  auto watch = std::make_shared<detail::watch_impl>(std::move(pattern), std::move(subscription), std::nullopt, executor);
+  auto watch =
+      std::make_shared<detail::watch_impl>(std::move(pattern), std::move(subscription), std::nullopt, executor);
   watch->guard_marker(options.initial_values_timeout.value_or(impl_->bucket.timeout()));
   return watcher(std::move(watch));
 }
