@@ -120,10 +120,14 @@ class connection {
   /// The default operation timeout from connect_options.
   std::chrono::milliseconds operation_timeout() const;
 
-  /// Closes the connection: every pending operation of every store and watcher on it ends with
-  /// errc::closed, and the awaitable completes once no nats.c callback can touch it any more.
+  /// Closes the connection: at once, every pending operation of every store and waiting
+  /// watcher on it ends with errc::closed, and every later one fails with errc::closed without
+  /// sending anything. The awaitable completes once nats.c has delivered or released every
+  /// message of the connection and no nats.c callback can touch it any more (so a program may
+  /// exit right after it). Destroying the last object that uses an unclosed connection closes
+  /// it the same way, on a library thread, and the library waits for that at exit.
   ///
-  /// - Errors: none; closing twice is harmless. Later operations fail with errc::closed.
+  /// - Errors: none; closing twice is harmless.
   /// - Executor: nats.c's blocking close runs on a library thread, never on the caller's
   ///   executor; the awaiting coroutine resumes on its own executor.
   /// - Cancellation: not supported; the close always completes.

@@ -79,9 +79,8 @@ struct flow_revision {
 ///
 /// What holds for every operation (each one's own comment adds the rest):
 /// - Executor: an operation is a coroutine that resumes on the executor of the coroutine
-///   awaiting it, and never blocks it: the calls nats.c offers only synchronously (binding the
-///   bucket, setting up and removing a consumer) run on a library thread. The connection's
-///   executor must keep running.
+///   awaiting it, and never blocks it: every operation is one or more requests over the
+///   connection, binding the bucket included. The connection's executor must keep running.
 /// - Timeouts: each request to the server fails with errc::timeout after operation_timeout();
 ///   update() and remove() make up to three requests, each with its own bound.
 /// - Cancellation: the requests of create(), get(), update() and remove() support terminal and
@@ -113,8 +112,8 @@ class store {
   ///   errc::timeout and the other transport errors.
   /// - Lifetimes: `conn` is a reference and must stay alive until the awaitable completes; the
   ///   store then shares the connection and no longer needs the `conn` object.
-  /// - Executor: the bucket calls run on a library thread; resumes on the awaiting
-  ///   coroutine's executor.
+  /// - Executor: stream info (and create) requests over the connection; resumes on the
+  ///   awaiting coroutine's executor.
   /// - Cancellation: not supported.
   /// - Thread safety: may be called from any thread, also several times on one connection.
   static asio::awaitable<result<store>> open(connection& conn, store_options options);
@@ -185,24 +184,27 @@ class store {
   /// - Cancellation: terminal and partial; a cancelled remove may still have been applied.
   asio::awaitable<result<void>> remove(std::string id, std::int64_t expected_version);
 
-  /// Every flow in one pass over the bucket (one ordered consumer, not one request per flow).
+  /// Every flow in one pass over the bucket (one ordered pull consumer, not one request per
+  /// flow).
   /// Removed flows are skipped; a document that does not decode is reported in
   /// list_result::failures and does not hide the others. An empty bucket gives an empty list.
   /// Each id appears once: a flow written while the list runs is listed at the latest revision
   /// the scan delivered, which may be newer than the one current when the list started.
-  /// The flows are decoded while the scan streams, in chunks on the caller's thread and on the
-  /// library's own thread pool.
+  /// The flows are decoded while the scan streams, in chunks on the caller's thread and on a
+  /// library thread. On a replicated bucket the scan also reaches the stream leader's last
+  /// sequence, so that no write acknowledged before it started is missing (its consumer may
+  /// sit on a replica still catching up).
   ///
   /// - Errors: transport errors only; errc::timeout when no message arrives for a whole
-  ///   operation timeout.
+  ///   operation timeout (a replica that does not catch up within it included).
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
-  /// - Cancellation: terminal cancellation ends the scan with errc::cancelled, at once while it
-  ///   waits for entries; while the consumer is being set up (a blocking nats.c call, not
-  ///   interrupted), once that call has returned. The consumer is always removed.
+  /// - Cancellation: terminal cancellation ends the scan at once with errc::cancelled; its
+  ///   consumer is deleted on the server.
   asio::awaitable<result<list_result>> list();
 
   /// The retained revisions of one flow, oldest first: puts with their flow, deletions and
-  /// purges. The bucket keeps store_options::history revisions per flow.
+  /// purges. The bucket keeps store_options::history revisions per flow. On a replicated
+  /// bucket the scan reaches the flow's last revision as the stream leader has it.
   ///
   /// - Errors: errc::invalid_id (checked before anything is sent), errc::not_found when the id
   ///   has no revisions at all, transport errors. A revision whose document is not a flow holds
@@ -214,8 +216,9 @@ class store {
   /// Watches the flows whose ids match a pattern and returns the watcher to read events from.
   ///
   /// The pattern is a flow id, or a KV pattern such as `team.*` or `>` (everything). Not a
-  /// coroutine: the watch starts at once (its consumer is set up on a library thread) and
-  /// events wait in the watcher's buffer for watcher::next().
+  /// coroutine: the watch starts at once (its consumer is made by a request) and events wait
+  /// in the watcher's buffer for watcher::next(). A watch costs no thread and no subscription
+  /// of its own; it resumes by itself after a reconnect.
   ///
   /// - Errors: reported by watcher::next(): errc::invalid_id for an invalid pattern (refused
   ///   before anything is sent), or the error that made setting up the consumer fail.

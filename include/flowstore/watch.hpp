@@ -34,9 +34,9 @@ enum class watch_start {
 struct watch_options {
   watch_start start = watch_start::current_values;  ///< Where the watch begins.
   bool ignore_deletes = false;                      ///< Skip removals and purges.
-  /// Events held in the watcher for next() (0 counts as 1). When it is full the watch pauses
-  /// the server's delivery (flow control) rather than dropping events or growing without
-  /// bound; what the server sent before pausing waits in nats.c's queue meanwhile.
+  /// Events held in the watcher for next() (0 counts as 1). The watch asks the server for no
+  /// more events than the buffer has room for: a full buffer makes the server send nothing
+  /// more, so nothing is dropped and nothing grows.
   std::size_t buffer_capacity = 256;
   /// Longest wait for the initial values before the initial_values_done marker is sent anyway
   /// (a guard against a consumer whose pending count never reaches zero); the store's operation
@@ -105,7 +105,7 @@ class watcher {
   /// - Thread safety: one next() at a time per watcher.
   asio::awaitable<result<flow_event>> next();
 
-  /// Stops the watch: drops the buffered events, unsubscribes (on a library thread) and ends a
+  /// Stops the watch: drops the buffered events, deletes its consumer on the server and ends a
   /// waiting next() with errc::closed. Idempotent; never blocks. May be called from any thread.
   void stop();
 
