@@ -396,6 +396,7 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
   settings.silence = timeout;
   settings.inactive_threshold = std::max<std::chrono::milliseconds>(timeout * 4, std::chrono::seconds(30));
   settings.reach = *target;
+  settings.budgeted = true;
 
   auto collector = std::make_shared<scan_collector>();
   auto driver = std::make_shared<consumer_driver>(state_->connection, std::move(settings), collector, timeout);

@@ -4,6 +4,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 namespace flowstore::detail::kv {
 namespace {
 
@@ -85,25 +87,62 @@ void consumer_driver::stop() {
     self->consumer_.stop();
     self->output_.reset();
     self->run();
+    self->give_back(self->consumer_.release_credit());
     if (self->retry_timer_) self->retry_timer_->cancel();
   });
 }
 
 void consumer_driver::on_stream_reply(std::uint64_t token, std::error_code ec, nats_message_ptr msg) {
-  const std::uint64_t id = fetch_for_token(token);
-  if (id == 0) return;
+  const auto f =
+      std::find_if(fetches_.begin(), fetches_.end(), [token](const open_fetch& o) { return o.token == token; });
+  if (f == fetches_.end()) return;
+  const std::uint64_t id = f->id;
   if (ec) {
-    std::erase_if(fetches_, [token](const open_fetch& f) { return f.token == token; });
+    fetch_over(*f);
+    fetches_.erase(f);
     consumer_.on_fetch_ended(id, ec, clock::now());
   } else {
-    consumer_.on_fetch_message(id, read_fetched(msg.get()), clock::now());
+    const fetched_message m = read_fetched(msg.get());
+    if (m.status == 0 && consumer_.settings().budgeted && f->arrived < f->batch) {
+      ++f->arrived;
+      auto& budget = connection_->scan_budget();
+      budget.observe(m.subject.size() + m.reply.size() + m.body.size() + 32);
+      budget.give_back(1);
+    }
+    consumer_.on_fetch_message(id, m, clock::now());
   }
   run();
+}
+
+void consumer_driver::fetch_over(const open_fetch& f) {
+  if (consumer_.settings().budgeted) give_back(f.batch - std::min(f.batch, f.arrived));
+}
+
+void consumer_driver::give_back(std::uint64_t messages) {
+  if (messages > 0) connection_->scan_budget().give_back(messages);
+}
+
+void consumer_driver::request_credit(std::uint64_t wanted) {
+  const std::uint64_t granted = connection_->scan_budget().take(wanted);
+  if (granted > 0) {
+    give_back(consumer_.grant(granted, clock::now()));
+    return;
+  }
+  // Asked again once another scan's messages arrived; told later, not from inside that give-back.
+  connection_->scan_budget().wait([weak = weak_from_this(), wanted] {
+    if (auto self = weak.lock()) {
+      self->connection_->post([self, wanted] {
+        self->request_credit(wanted);
+        self->run();
+      });
+    }
+  });
 }
 
 void consumer_driver::on_connection_event(connection_event::kind what) {
   switch (what) {
     case connection_event::kind::disconnected:
+      for (const auto& f : fetches_) fetch_over(f);
       fetches_.clear();  // the connection ended every stream
       consumer_.on_disconnected();
       break;
@@ -111,6 +150,7 @@ void consumer_driver::on_connection_event(connection_event::kind what) {
       consumer_.on_reconnected(clock::now());
       break;
     case connection_event::kind::closed:
+      for (const auto& f : fetches_) fetch_over(f);
       fetches_.clear();
       consumer_.on_closed();
       retry_timer_.reset();
@@ -121,67 +161,68 @@ void consumer_driver::on_connection_event(connection_event::kind what) {
   run();
 }
 
-std::uint64_t consumer_driver::fetch_for_token(std::uint64_t token) const noexcept {
-  for (const auto& f : fetches_) {
-    if (f.token == token) return f.id;
-  }
-  return 0;
-}
-
 void consumer_driver::run() {
   // The two vectors trade places, so that no run allocates.
   std::vector<consumer_action> actions = std::move(spare_);
-  actions.swap(consumer_.actions());
-  std::shared_ptr<consumer_output> output = output_.lock();
-  auto flush = [this, &output] {
-    if (delivered_.empty()) return;
-    if (output) output->on_entries(delivered_);
-    delivered_.clear();
-  };
-  for (auto& a : actions) {
-    if (a.what != consumer_action::kind::deliver) flush();
-    switch (a.what) {
-      case consumer_action::kind::create:
-        send_create(a);
-        break;
-      case consumer_action::kind::fetch:
-        open(a);
-        break;
-      case consumer_action::kind::close_fetch:
-        close(a.id);
-        break;
-      case consumer_action::kind::remove: {
-        unroute();  // the consumer in use is the one removed, or a newer one not routed yet
-        outgoing_message m;
-        m.subject = std::move(a.subject);
-        connection_->send_and_forget(std::move(m), request_timeout_);
-        break;
+  // Until the consumer asks for nothing more: granting credit may queue a fetch.
+  while (!consumer_.actions().empty()) {
+    actions.swap(consumer_.actions());
+    std::shared_ptr<consumer_output> output = output_.lock();
+    auto flush = [this, &output] {
+      if (delivered_.empty()) return;
+      if (output) output->on_entries(delivered_);
+      delivered_.clear();
+    };
+    for (auto& a : actions) {
+      if (a.what != consumer_action::kind::deliver) flush();
+      switch (a.what) {
+        case consumer_action::kind::create:
+          send_create(a);
+          break;
+        case consumer_action::kind::fetch:
+          open(a);
+          break;
+        case consumer_action::kind::close_fetch:
+          close(a.id);
+          break;
+        case consumer_action::kind::remove: {
+          unroute();  // the consumer in use is the one removed, or a newer one not routed yet
+          outgoing_message m;
+          m.subject = std::move(a.subject);
+          connection_->send_and_forget(std::move(m), request_timeout_);
+          break;
+        }
+        case consumer_action::kind::deliver:
+          delivered_.push_back(std::move(*a.delivered));
+          break;
+        case consumer_action::kind::initial_done:
+          if (output) output->on_initial_done();
+          break;
+        case consumer_action::kind::want_credit:
+          request_credit(a.count);
+          break;
+        case consumer_action::kind::finished:
+          unroute();
+          give_back(consumer_.release_credit());
+          if (output) output->on_finished();
+          output.reset();
+          output_.reset();
+          break;
+        case consumer_action::kind::failed:
+          unroute();
+          give_back(consumer_.release_credit());
+          if (output) output->on_failed(std::move(*a.problem));
+          output.reset();
+          output_.reset();
+          break;
+        case consumer_action::kind::retry_after:
+          retry_after(a.delay);
+          break;
       }
-      case consumer_action::kind::deliver:
-        delivered_.push_back(std::move(*a.delivered));
-        break;
-      case consumer_action::kind::initial_done:
-        if (output) output->on_initial_done();
-        break;
-      case consumer_action::kind::finished:
-        unroute();
-        if (output) output->on_finished();
-        output.reset();
-        output_.reset();
-        break;
-      case consumer_action::kind::failed:
-        unroute();
-        if (output) output->on_failed(std::move(*a.problem));
-        output.reset();
-        output_.reset();
-        break;
-      case consumer_action::kind::retry_after:
-        retry_after(a.delay);
-        break;
     }
+    flush();
+    actions.clear();
   }
-  flush();
-  actions.clear();
   spare_ = std::move(actions);
 }
 
@@ -204,13 +245,14 @@ void consumer_driver::open(consumer_action& a) {
   std::error_code ec;
   const std::uint64_t token = connection_->open_stream(std::move(m), a.delay, shared_from_this(), ec);
   if (token != 0) {
-    fetches_.push_back({a.id, token});
+    fetches_.push_back({a.id, token, a.count, 0});
     const std::string& name = consumer_.consumer_name();
     if (routed_consumer_ != name) unroute();
     routed_consumer_ = name;
     connection_->route_deliveries(consumer_.settings().stream, name, token);
     return;
   }
+  if (consumer_.settings().budgeted) give_back(a.count);
   // Told later, not from inside this run of actions.
   boost::asio::post(connection_->strand(), [self = shared_from_this(), id = a.id, ec] {
     self->consumer_.on_fetch_ended(id, ec, clock::now());
@@ -227,6 +269,7 @@ void consumer_driver::unroute() {
 void consumer_driver::close(std::uint64_t fetch_id) {
   for (auto it = fetches_.begin(); it != fetches_.end(); ++it) {
     if (it->id == fetch_id) {
+      fetch_over(*it);
       connection_->close_stream(it->token);
       fetches_.erase(it);
       return;

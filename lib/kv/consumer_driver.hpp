@@ -57,6 +57,8 @@ class consumer_driver final : public reply_sink,
   struct open_fetch {
     std::uint64_t id;
     std::uint64_t token;
+    std::uint64_t batch = 0;    // asked for
+    std::uint64_t arrived = 0;  // delivered so far
   };
 
   void run();  // carries out the state machine's actions; strand only
@@ -64,8 +66,12 @@ class consumer_driver final : public reply_sink,
   void open(consumer_action& a);
   void close(std::uint64_t fetch_id);
   void retry_after(std::chrono::milliseconds delay);
-  std::uint64_t fetch_for_token(std::uint64_t token) const noexcept;
   void unroute();
+  // A budgeted consumer's credit: asked of the connection's budget, given back as messages
+  // arrive or fetches end.
+  void request_credit(std::uint64_t wanted);
+  void give_back(std::uint64_t messages);
+  void fetch_over(const open_fetch& f);
 
   std::shared_ptr<connection_impl> connection_;
   ordered_consumer consumer_;

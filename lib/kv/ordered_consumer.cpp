@@ -147,14 +147,36 @@ void ordered_consumer::issue_fetches(clock::time_point now) {
   // One fetch at a time: delivered messages name their consumer, not their fetch, so only then
   // does each message say which request it counts against and when that request is done.
   if (!fetches_.empty()) return;
-  const std::uint64_t room = settings_.window - std::min(settings_.window, unconsumed_);
+  std::uint64_t room = settings_.window - std::min(settings_.window, unconsumed_);
   if (room == 0) return;
+  if (settings_.budgeted) {
+    if (credit_ == 0) {
+      if (!credit_wanted_) {
+        credit_wanted_ = true;
+        consumer_action want{consumer_action::kind::want_credit};
+        want.count = room;
+        actions_.push_back(std::move(want));
+      }
+      return;
+    }
+    room = std::min(room, credit_);
+    credit_ -= room;
+  }
   consumer_action a{consumer_action::kind::fetch, ++next_fetch_id_, consumer_next_subject(settings_.stream, name_),
                     pull_request(room, settings_.expires, settings_.heartbeat)};
   a.delay = settings_.silence;
+  a.count = room;
   actions_.push_back(std::move(a));
   fetches_.push_back({next_fetch_id_, generation_, room});
   last_activity_ = now;
+}
+
+std::uint64_t ordered_consumer::grant(std::uint64_t n, clock::time_point now) {
+  credit_wanted_ = false;
+  if (ended()) return n;
+  credit_ += n;
+  issue_fetches(now);
+  return 0;
 }
 
 ordered_consumer::fetch_state* ordered_consumer::find_fetch(std::uint64_t id) noexcept {

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace flowstore::detail::kv {
@@ -47,6 +48,9 @@ struct ordered_consumer_settings {
   std::chrono::milliseconds inactive_threshold{std::chrono::minutes(5)};  // the server drops an idle consumer
   std::uint64_t reach = 0;  // a scan finishes only once it has seen this stream sequence
   int max_recreations = 5;  // a scan fails when its consumer is lost more often than this
+  // Fetches also need credit (grant()): the connection's bound on what all its scans may have
+  // asked for at once.
+  bool budgeted = false;
 };
 
 /// What the state machine asks its owner to do.
@@ -63,6 +67,7 @@ struct consumer_action {
     finished,      // a scan is complete
     failed,        // the consumer ended with `problem`; no action follows
     retry_after,   // call on_retry_due() after `delay`
+    want_credit,   // a budgeted consumer would fetch `count` messages: call grant() with what it may
   };
   kind what;
   std::uint64_t id = 0;
@@ -71,6 +76,7 @@ struct consumer_action {
   std::chrono::milliseconds delay{};
   std::optional<entry> delivered{};
   std::optional<error> problem{};
+  std::uint64_t count = 0;  // fetch: its batch; want_credit: the messages wanted
 };
 
 /// A message that arrived on a fetch's reply subject, as its owner read it from the wire.
@@ -107,6 +113,12 @@ class ordered_consumer {
   void on_closed();
   /// Ends the consumer: closes the fetches and deletes it on the server.
   void stop();
+  /// Credit for `n` more messages (a budgeted consumer). Returns what it does not keep (all of
+  /// it once ended), for the owner to give back.
+  std::uint64_t grant(std::uint64_t n, clock::time_point now);
+  /// Takes the credit granted and not spent on a fetch (for the owner to give back when the
+  /// consumer ended).
+  std::uint64_t release_credit() noexcept { return std::exchange(credit_, 0); }
 
   /// The actions queued so far; the owner carries them out in order and clears the vector.
   std::vector<consumer_action>& actions() noexcept { return actions_; }
@@ -162,6 +174,8 @@ class ordered_consumer {
   std::uint64_t initial_remaining_ = 0;
   int failures_ = 0;  // consecutive failed creates, for the backoff
   int recreations_ = 0;
+  std::uint64_t credit_ = 0;
+  bool credit_wanted_ = false;
 };
 
 }  // namespace flowstore::detail::kv

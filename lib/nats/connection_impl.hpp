@@ -6,6 +6,7 @@
 #include <flowstore/connection.hpp>
 #include <flowstore/error.hpp>
 
+#include "nats/fetch_budget.hpp"
 #include "nats/handles.hpp"
 #include "nats/io_anchor.hpp"
 #include "nats/request_table.hpp"
@@ -136,6 +137,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   /// Strand only. Sends a request whose reply nobody waits for (it is dropped when it comes).
   void send_and_forget(outgoing_message message, std::chrono::milliseconds timeout);
 
+  /// Strand only. What the connection's scans may have asked for and not received, at most.
+  fetch_budget& scan_budget() noexcept { return scan_budget_; }
+
   /// Strand only. `listener` is told of disconnects, reconnects and the close while it lives.
   void add_listener(std::weak_ptr<connection_listener> listener);
 
@@ -233,6 +237,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   };
   // "<stream>.<consumer>" → the stream its deliveries go to.
   std::unordered_map<std::string, std::uint64_t, text_hash, std::equal_to<>> routes_;
+  // 16 MB: a quarter of what nats-server queues for one client before it drops it as slow.
+  fetch_budget scan_budget_{16 * 1024 * 1024, 128 * 1024};
   std::optional<asio::steady_timer> timer_;
   std::shared_ptr<io_anchor> anchor_;
   clock::time_point timer_expiry_ = clock::time_point::max();

@@ -519,3 +519,35 @@ TEST_CASE("ordered consumer: a scan whose consumer is lost too often fails inste
   REQUIRE(out.back().what == kind::failed);
   CHECK(c.ended());
 }
+
+TEST_CASE("ordered consumer: a budgeted scan asks for credit and fetches no more than it was granted",
+          "[ordered_consumer]") {
+  const auto now = clock_type::now();
+  auto settings = scan_settings(100);
+  settings.budgeted = true;
+  ordered_consumer c(settings);
+  c.start(now);
+  auto create = take(c);
+  c.on_create_reply(create[0].id, {}, created("C1", 50), now);
+  auto want = take(c);
+  REQUIRE(kinds(want) == std::vector<kind>{kind::want_credit});
+  CHECK(want[0].count == 100);
+  CHECK(c.grant(30, now) == 0);
+  auto fetch = take(c);
+  REQUIRE(kinds(fetch) == std::vector<kind>{kind::fetch});
+  CHECK(fetch[0].count == 30);
+  CHECK(contains(fetch[0].body, R"("batch":30)"));
+  for (std::uint64_t i = 1; i <= 30; ++i) c.on_fetch_message(fetch[0].id, delivered("C1", i, i, 50 - i).message(), now);
+  auto out = take(c);
+  // The batch is complete; more needs more credit, asked for once.
+  REQUIRE(out.back().what == kind::want_credit);
+  CHECK(out.back().count == 70);  // 30 delivered and not consumed
+  CHECK(c.grant(5, now) == 0);
+  auto next = take(c);
+  REQUIRE(kinds(next) == std::vector<kind>{kind::fetch});
+  CHECK(next[0].count == 5);
+  // Stopped: credit it still had goes back to the owner, and a late grant is returned whole.
+  c.stop();
+  CHECK(c.release_credit() == 0);
+  CHECK(c.grant(7, now) == 7);
+}
