@@ -28,9 +28,6 @@
 
 #include <nats.h>
 
-#include <malloc.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -40,15 +37,18 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <malloc.h>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
-#include <string_view>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -498,9 +498,9 @@ class benchmark {
     io_replies.executor = side_.io.get_executor();
     io_replies.reply_subject = new_inbox();
     natsSubscription* reply_sub = nullptr;
-    check(natsConnection_Subscribe(&reply_sub, raw_.nc, io_replies.reply_subject.c_str(), &hand_reply_to_io,
-                                   &io_replies),
-          "natsConnection_Subscribe");
+    check(
+        natsConnection_Subscribe(&reply_sub, raw_.nc, io_replies.reply_subject.c_str(), &hand_reply_to_io, &io_replies),
+        "natsConnection_Subscribe");
     for (int rep = 0; rep < settings_.reps; ++rep) {
       latencies store, raw;
       std::vector<double> raw_on_io_gets, raw_on_io_decoded_gets;
@@ -684,8 +684,7 @@ class benchmark {
     for (int i = 0; i < total; ++i) {
       uint64_t revision = 0;
       const std::string key = "rsc." + std::to_string(rep) + "." + std::to_string(i);
-      check(kvStore_Create(&revision, kv, key.c_str(), value.data(), static_cast<int>(value.size())),
-            "kvStore_Create");
+      check(kvStore_Create(&revision, kv, key.c_str(), value.data(), static_cast<int>(value.size())), "kvStore_Create");
     }
     results.add(scenario, "raw sync kvStore_Create", "ops/s").samples.push_back(total / seconds_since(start));
     uint64_t revision = 0;
@@ -756,15 +755,31 @@ class benchmark {
         // raw direct-get requests of the same keys, `depth` in flight: the pipeline limit for reads
         results.add(scenario, "raw async direct get" + d, "ops/s")
             .samples.push_back(direct_get_async(depth, depth == 1 ? total / 10 : total, keys));
+        if (depth == 256) {
+          // The floors of a store get and create: the raw calls plus decoding (encoding) the flow.
+          results.add(scenario, "raw async direct get + decode" + d, "ops/s")
+              .samples.push_back(direct_get_async(depth, total, keys, true));
+          std::vector<flowstore::flow> to_encode;
+          to_encode.reserve(static_cast<std::size_t>(total));
+          for (int i = 0; i < total; ++i) {
+            to_encode.push_back(make_flow("e" + std::to_string(rep) + "." + std::to_string(i), settings_.flow_bytes));
+          }
+          results.add(scenario, "raw js_PublishAsync + encode" + d, "ops/s")
+              .samples.push_back(publish_async(value, depth, total, rep, &to_encode));
+        }
         if (depth == 256) raw_sync(kv.get(), value, raw_total, keys, rep);
       }
     }
-    results.compare(scenario, "store create @256", "raw js_PublishAsync @256", std::nullopt, 0.5);
+    results.compare(scenario, "store create @256", "raw js_PublishAsync @256", std::nullopt, 0.7);
     results.compare(scenario, "store get @256", "raw sync kvStore_Get", std::nullopt, 6.0);
     results.compare(scenario, "store update @256", "raw sync kvStore_Update", std::nullopt, 4.0);
     results.compare(scenario, "store create @1024", "raw js_PublishAsync @1024");
     results.compare(scenario, "store get @1024", "raw sync kvStore_Get");
-    results.compare(scenario, "store get @256", "raw async direct get @256");
+    results.compare(scenario, "store get @256", "raw async direct get @256", std::nullopt, 0.85);
+    results.compare(scenario, "store get @256", "raw async direct get + decode @256");
+    results.compare(scenario, "raw async direct get + decode @256", "raw async direct get @256");
+    results.compare(scenario, "store create @256", "raw js_PublishAsync + encode @256");
+    results.compare(scenario, "raw js_PublishAsync + encode @256", "raw js_PublishAsync @256");
     results.compare(scenario, "raw async direct get @256", "raw sync kvStore_Get");
   }
 
@@ -783,13 +798,24 @@ class benchmark {
     counter->changed.notify_one();
   }
 
+  // The same, and each reply's document decoded into a flow first, on the delivery thread.
+  static void decode_and_count_reply(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* closure) {
+    const char* data = natsMsg_GetData(msg);
+    auto decoded =
+        flowstore::flow_from_json(std::string_view(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+    if (!decoded) fail("a direct get's document did not decode: " + decoded.error().what());
+    count_reply(nc, sub, msg, closure);
+  }
+
   // Direct gets of "g.N" published as requests with `depth` in flight, replies to one wildcard
-  // inbox subscription; nothing decoded. What nats.c and the server do for pipelined reads.
-  double direct_get_async(int depth, int total, int keys) {
+  // inbox subscription; nothing decoded (unless `decode`). What nats.c and the server do for
+  // pipelined reads; with `decode`, the least a get of a flow can cost.
+  double direct_get_async(int depth, int total, int keys, bool decode = false) {
     reply_counter counter;
     const std::string reply_prefix = new_inbox() + ".";
     natsSubscription* sub = nullptr;
-    check(natsConnection_Subscribe(&sub, raw_.nc, (reply_prefix + "*").c_str(), &count_reply, &counter),
+    check(natsConnection_Subscribe(&sub, raw_.nc, (reply_prefix + "*").c_str(),
+                                   decode ? &decode_and_count_reply : &count_reply, &counter),
           "natsConnection_Subscribe");
     check(natsSubscription_SetPendingLimits(sub, -1, -1), "natsSubscription_SetPendingLimits");
     const auto start = clock_type::now();
@@ -813,16 +839,26 @@ class benchmark {
     return rate;
   }
 
-  double publish_async(const std::string& value, int depth, int total, int rep) {
+  // js_PublishAsync of `total` values with `depth` in flight; `flows`, when given, are encoded
+  // one by one in the loop (the least a create of a flow can cost), else `value` is sent.
+  double publish_async(const std::string& value, int depth, int total, int rep,
+                       const std::vector<flowstore::flow>* flows = nullptr) {
     jsOptions options;
     jsOptions_Init(&options);
     options.PublishAsync.MaxPending = depth;
     jsCtx* js = nullptr;
     check(natsConnection_JetStream(&js, raw_.nc, &options), "jetstream");
-    const std::string prefix = "$KV.bench_pipe.pa" + std::to_string(depth) + "." + std::to_string(rep) + ".";
+    const std::string prefix =
+        "$KV.bench_pipe.pa" + std::to_string(depth) + "." + std::to_string(rep) + (flows != nullptr ? "e." : ".");
     const auto start = clock_type::now();
     for (int i = 0; i < total; ++i) {
       const std::string subject = prefix + std::to_string(i);
+      if (flows != nullptr) {
+        const std::string encoded = flowstore::to_json((*flows)[static_cast<std::size_t>(i)]).value();
+        check(js_PublishAsync(js, subject.c_str(), encoded.data(), static_cast<int>(encoded.size()), nullptr),
+              "js_PublishAsync");
+        continue;
+      }
       check(js_PublishAsync(js, subject.c_str(), value.data(), static_cast<int>(value.size()), nullptr),
             "js_PublishAsync");
     }
@@ -887,7 +923,8 @@ class benchmark {
         const double scan_cpu_seconds = cpu_after - cpu_before;
         const double streaming_cpu_seconds = cpu_after - cpu_at_first_entry;  // after the first entry
         if (server_pid_) {
-          results.add(scenario, "raw ordered scan: cores busy", "cores").samples.push_back(scan_cpu_seconds / scan_seconds);
+          results.add(scenario, "raw ordered scan: cores busy", "cores")
+              .samples.push_back(scan_cpu_seconds / scan_seconds);
         }
 
         // What any list that hands back flows must add to the scan: decoding each document.
@@ -925,8 +962,7 @@ class benchmark {
           results.add(scenario, "list lower bound from CPU", "ms").samples.push_back(bound * 1e3);
           // Tighter: nothing can be decoded before the first entry arrives (the server first
           // builds the consumer), so only the streaming after it can overlap with decoding.
-          const double streaming_bound =
-              first_entry_seconds + (streaming_cpu_seconds + costs.decode_seconds) / cores;
+          const double streaming_bound = first_entry_seconds + (streaming_cpu_seconds + costs.decode_seconds) / cores;
           results.add(scenario, "raw ordered scan: first entry", "ms").samples.push_back(first_entry_seconds * 1e3);
           results.add(scenario, "list lower bound after first entry", "ms")
               .samples.push_back(std::max(scan_seconds, streaming_bound) * 1e3);
@@ -954,9 +990,7 @@ class benchmark {
   }
 
   // CPU time of this process and of the server it started.
-  double busy_cpu_seconds() const {
-    return cpu_seconds(getpid()) + (server_pid_ ? cpu_seconds(*server_pid_) : 0.0);
-  }
+  double busy_cpu_seconds() const { return cpu_seconds(getpid()) + (server_pid_ ? cpu_seconds(*server_pid_) : 0.0); }
 
   // What a baseline does with each scanned document.
   enum class decoder_work { decode, parse, read_tokens };
@@ -1232,9 +1266,8 @@ settings parse(int argc, char** argv) {
     } else if (arg == "--only") {
       s.only = value();
     } else {
-      std::cout
-          << "usage: flowstore-bench [--quick] [--json FILE] [--url nats://host:port] [--flow-bytes N] [--reps N]"
-             " [--only SCENARIO]\n";
+      std::cout << "usage: flowstore-bench [--quick] [--json FILE] [--url nats://host:port] [--flow-bytes N] [--reps N]"
+                   " [--only SCENARIO]\n";
       std::exit(arg == "--help" ? 0 : 1);
     }
   }

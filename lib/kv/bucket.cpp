@@ -4,6 +4,7 @@
 #include "kv/jetstream_api.hpp"
 #include "model/message.hpp"
 #include "nats/blocking.hpp"
+#include "nats/message_view.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -31,19 +32,13 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-std::optional<std::string_view> header(natsMsg* msg, const char* name) {
-  const char* value = nullptr;
-  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return std::nullopt;
-  return std::string_view(value);
-}
-
 std::string_view body_of(natsMsg* msg) {
   const char* data = natsMsg_GetData(msg);
   return data == nullptr ? std::string_view()
                          : std::string_view(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
 }
 
-error api_failure(const api_error& e, const std::string& what) {
+error api_failure(const api_error& e, const operation_label& what) {
   return {code_for_api_error(e), what + ": JetStream error " + std::to_string(e.err_code), e.description};
 }
 
@@ -63,7 +58,7 @@ std::optional<std::string> not_a_bucket(const stream_info& info, const std::stri
 
 }  // namespace
 
-error transport_error(std::error_code ec, const std::string& what, std::chrono::milliseconds timeout) {
+error transport_error(std::error_code ec, const operation_label& what, std::chrono::milliseconds timeout) {
   if (ec == errc::timeout) {
     return {ec, what + ": no reply within " + std::to_string(timeout.count()) + " ms"};
   }
@@ -72,7 +67,7 @@ error transport_error(std::error_code ec, const std::string& what, std::chrono::
   return {ec, what + ": " + ec.message()};
 }
 
-error cancelled(const std::string& what) { return {errc::cancelled, what + ": cancelled"}; }
+error cancelled(const operation_label& what) { return {errc::cancelled, what + ": cancelled"}; }
 
 std::size_t header_block_bytes(const outgoing_message& message) noexcept {
   if (message.headers.empty()) return 0;
@@ -82,27 +77,28 @@ std::size_t header_block_bytes(const outgoing_message& message) noexcept {
 }
 
 asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> connection, bucket_config config) {
-  const std::string what = "open bucket " + quoted(config.name);
-  if (!valid_bucket_name(config.name)) {
+  auto s = std::make_shared<state>();
+  s->config = std::move(config);
+  const operation_label what{"open bucket", s->config.name, false};
+  const bucket_config& c = s->config;
+  if (!valid_bucket_name(c.name)) {
     co_return error{errc::invalid_argument,
                     what + ": a bucket name is 1 to " + std::to_string(max_bucket_name_bytes) + " of [A-Za-z0-9_-]"};
   }
-  if (config.history < 1 || config.history > 64) {
+  if (c.history < 1 || c.history > 64) {
     co_return error{errc::invalid_argument, what + ": history must be 1 to 64"};
   }
-  if (config.replicas < 1 || config.replicas > 5) {
+  if (c.replicas < 1 || c.replicas > 5) {
     co_return error{errc::invalid_argument, what + ": replicas must be 1 to 5"};
   }
-  if (config.timeout <= std::chrono::milliseconds::zero()) {
+  if (c.timeout <= std::chrono::milliseconds::zero()) {
     co_return error{errc::invalid_argument, what + ": the timeout must be positive"};
   }
   if (connection->is_closed()) co_return error{errc::closed, what + ": the connection is closed"};
 
-  auto s = std::make_shared<state>();
   s->connection = std::move(connection);
-  s->stream = stream_name(config.name);
-  s->prefix = kv::key_prefix(config.name);
-  s->config = std::move(config);
+  s->stream = stream_name(c.name);
+  s->prefix = kv::key_prefix(c.name);
   const auto timeout = s->config.timeout;
 
   auto request = [&](std::string subject, std::string body) {
@@ -125,9 +121,8 @@ asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> co
     if (!s->config.create_if_missing) {
       co_return error{errc::configuration_error, what + ": the bucket does not exist"};
     }
-    bucket_stream_config c{s->config.name, s->config.description, s->config.history, s->config.replicas,
-                           s->config.memory_storage};
-    auto [create_ec, create_msg] = co_await request(stream_create_subject(s->stream), stream_create_request(c));
+    const bucket_stream_config settings{c.name, c.description, c.history, c.replicas, c.memory_storage};
+    auto [create_ec, create_msg] = co_await request(stream_create_subject(s->stream), stream_create_request(settings));
     info = read_reply(create_ec, create_msg);
     if (!info) co_return std::move(info).error();
     if (info->error && info->error->err_code == api_code::stream_exists_with_other_config) {
@@ -136,7 +131,10 @@ asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> co
       info = read_reply(again_ec, again_msg);
       if (!info) co_return std::move(info).error();
     } else if (info->error) {
-      error refused = api_failure(*info->error, what + ": creating the bucket failed");
+      const api_error& e = *info->error;
+      error refused{code_for_api_error(e),
+                    what + ": creating the bucket failed: JetStream error " + std::to_string(e.err_code),
+                    e.description};
       // The server refused the settings (more replicas than servers, limits), unless it is
       // only unavailable for now.
       if (refused.code != condition::transient) refused.code = errc::configuration_error;
@@ -175,7 +173,7 @@ std::int64_t bucket::max_value_bytes(std::size_t header_bytes) const noexcept {
 
 asio::awaitable<result<std::uint64_t>> bucket::publish(std::string key, std::string value,
                                                        std::optional<std::uint64_t> expected_revision, bool is_delete,
-                                                       std::string what) {
+                                                       operation_label what) {
   outgoing_message message;
   message.subject = key_subject(state_->config.name, key);
   if (expected_revision) {
@@ -203,7 +201,7 @@ asio::awaitable<result<std::uint64_t>> bucket::publish(std::string key, std::str
   co_return parsed->sequence;
 }
 
-asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::string value, std::string what) {
+asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::string value, operation_label what) {
   auto first = co_await publish(key, value, 0, false, what);
   if (first || first.error().code != errc::conflict) co_return first;
 
@@ -224,38 +222,49 @@ asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::stri
 }
 
 asio::awaitable<result<std::uint64_t>> bucket::update(std::string key, std::string value,
-                                                      std::uint64_t expected_revision, std::string what) {
-  co_return co_await publish(std::move(key), std::move(value), expected_revision, false, std::move(what));
+                                                      std::uint64_t expected_revision, operation_label what) {
+  co_return co_await publish(std::move(key), std::move(value), expected_revision, false, what);
 }
 
 asio::awaitable<result<std::uint64_t>> bucket::erase(std::string key, std::uint64_t expected_revision,
-                                                     std::string what) {
-  co_return co_await publish(std::move(key), {}, expected_revision, true, std::move(what));
+                                                     operation_label what) {
+  co_return co_await publish(std::move(key), {}, expected_revision, true, what);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-asio::awaitable<result<std::optional<entry>>> bucket::get(std::string key, std::string what) {
-  const std::string subject = key_subject(state_->config.name, key);
+asio::awaitable<result<std::optional<entry>>> bucket::get(std::string key, operation_label what) {
   outgoing_message message;
+  const std::string& prefix = state_->prefix;
   if (state_->info.direct_get) {
-    message.subject = direct_get_subject(state_->config.name, key);
+    // One allocation: $JS.API.DIRECT.GET.<stream>.$KV.<bucket>.<key>
+    constexpr std::string_view api = "$JS.API.DIRECT.GET.";
+    message.subject.reserve(api.size() + state_->stream.size() + 1 + prefix.size() + key.size());
+    message.subject.append(api).append(state_->stream).append(".").append(prefix).append(key);
   } else {
     message.subject = message_get_subject(state_->config.name);
-    message.body = R"({"last_by_subj":")" + subject + R"("})";
+    message.body = R"({"last_by_subj":")" + prefix + key + R"("})";
   }
   auto [ec, reply] = co_await state_->connection->async_request(std::move(message), state_->config.timeout, use_tuple);
   if (ec) co_return transport_error(ec, what, state_->config.timeout);
 
-  natsMsg* msg = reply.get();
-  result<std::optional<entry>> interpreted =
-      state_->info.direct_get
-          ? interpret_direct_get({header(msg, "Status"), header(msg, "Description"), header(msg, "Nats-Subject"),
-                                  header(msg, "Nats-Sequence"), header(msg, "Nats-Time-Stamp"),
-                                  header(msg, "KV-Operation"), body_of(msg)},
-                                 key, subject)
-          : interpret_message_get(body_of(msg), key, subject);
+  result<std::optional<entry>> interpreted = std::optional<entry>{};
+  if (state_->info.direct_get) {
+    const message_view m(reply.get());
+    const header_status status = m.status();
+    auto optional_view = [](std::string_view v) {
+      return v.empty() ? std::nullopt : std::optional<std::string_view>(v);
+    };
+    static constexpr std::string_view names[] = {"Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp", "KV-Operation"};
+    std::optional<std::string_view> values[std::size(names)];
+    headers_in_block(m.headers(), names, values);
+    interpreted = interpret_direct_get({optional_view(status.code), optional_view(status.description), values[0],
+                                        values[1], values[2], values[3], m.body()},
+                                       key, prefix);
+  } else {
+    interpreted = interpret_message_get(body_of(reply.get()), key, prefix);
+  }
   if (!interpreted) {
     co_return error{interpreted.error().code, what + ": " + interpreted.error().message,
                     interpreted.error().server_text};
@@ -342,7 +351,7 @@ struct scan_collector final : consumer_output {
 
 }  // namespace
 
-asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, scan_mode mode, std::string what) {
+asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, scan_mode mode, operation_label what) {
   std::vector<entry> all;
   auto append = [&all](std::vector<entry>& group) {
     if (all.empty()) {
@@ -351,12 +360,12 @@ asio::awaitable<result<std::vector<entry>>> bucket::scan(std::string pattern, sc
       all.insert(all.end(), std::make_move_iterator(group.begin()), std::make_move_iterator(group.end()));
     }
   };
-  auto scanned = co_await scan(std::move(pattern), mode, std::move(what), append);
+  auto scanned = co_await scan(std::move(pattern), mode, what, append);
   if (!scanned) co_return std::move(scanned).error();
   co_return all;
 }
 
-asio::awaitable<result<std::uint64_t>> bucket::scan_target(const std::string& pattern, const std::string& what) {
+asio::awaitable<result<std::uint64_t>> bucket::scan_target(const std::string& pattern, operation_label what) {
   if (state_->info.replicas <= 1) co_return 0;
   if (pattern.find_first_of("*>") == std::string::npos) {
     // One key: its last revision, read through the stream leader.
@@ -374,7 +383,7 @@ asio::awaitable<result<std::uint64_t>> bucket::scan_target(const std::string& pa
   co_return parsed->info->last_seq;
 }
 
-asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, std::string what,
+asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, operation_label what,
                                            std::function<void(std::vector<entry>&)> on_batch) {
   if (state_->connection->is_closed()) co_return error{errc::closed, what + ": the connection is closed"};
   auto target = co_await scan_target(pattern, what);

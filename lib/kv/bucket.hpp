@@ -6,6 +6,7 @@
 #include <flowstore/error.hpp>
 
 #include "kv/protocol.hpp"
+#include "model/message.hpp"
 #include "nats/connection_impl.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -65,26 +66,26 @@ class bucket {
 
   /// Puts `value` only if `key` has no live value. A tombstone is replaced (one retry with its
   /// revision). Returns the new revision. Errors: errc::already_exists, errc::too_large, transport.
-  asio::awaitable<result<std::uint64_t>> create(std::string key, std::string value, std::string what);
+  asio::awaitable<result<std::uint64_t>> create(std::string key, std::string value, operation_label what);
 
   /// Puts `value` only if `key`'s last revision is `expected_revision`. Returns the new revision.
   /// Errors: errc::conflict (server_text holds the server's description), errc::too_large, transport.
   asio::awaitable<result<std::uint64_t>> update(std::string key, std::string value, std::uint64_t expected_revision,
-                                                std::string what);
+                                                operation_label what);
 
   /// Writes a delete marker if `key`'s last revision is `expected_revision`. Errors: errc::conflict.
-  asio::awaitable<result<std::uint64_t>> erase(std::string key, std::uint64_t expected_revision, std::string what);
+  asio::awaitable<result<std::uint64_t>> erase(std::string key, std::uint64_t expected_revision, operation_label what);
 
   /// The last entry of `key` (possibly a tombstone), or nullopt when it has none.
-  asio::awaitable<result<std::optional<entry>>> get(std::string key, std::string what);
+  asio::awaitable<result<std::optional<entry>>> get(std::string key, operation_label what);
 
   /// Entries of the keys matching `pattern`, in stream order, read in one pass.
-  asio::awaitable<result<std::vector<entry>>> scan(std::string pattern, scan_mode mode, std::string what);
+  asio::awaitable<result<std::vector<entry>>> scan(std::string pattern, scan_mode mode, operation_label what);
 
   /// The same scan, handing the entries to `on_batch` (on the caller's executor) in groups as
   /// they arrive, so that the caller's work on them overlaps the rest of the scan. Each group
   /// is in stream order and follows the one before it.
-  asio::awaitable<result<void>> scan(std::string pattern, scan_mode mode, std::string what,
+  asio::awaitable<result<void>> scan(std::string pattern, scan_mode mode, operation_label what,
                                      std::function<void(std::vector<entry>&)> on_batch);
 
  private:
@@ -94,20 +95,20 @@ class bucket {
   /// The stream sequence a scan of `pattern` must reach to hold every write acknowledged before
   /// it started: 0 on a single-replica bucket (its one server acknowledges after storing); on
   /// a replicated one, the stream leader's last sequence, or the key's last revision.
-  asio::awaitable<result<std::uint64_t>> scan_target(const std::string& pattern, const std::string& what);
+  asio::awaitable<result<std::uint64_t>> scan_target(const std::string& pattern, operation_label what);
 
   asio::awaitable<result<std::uint64_t>> publish(std::string key, std::string value,
                                                  std::optional<std::uint64_t> expected_revision, bool is_delete,
-                                                 std::string what);
+                                                 operation_label what);
 
   std::shared_ptr<state> state_;
 };
 
 /// The error for a failed request: a timeout says how long it waited.
-error transport_error(std::error_code ec, const std::string& what, std::chrono::milliseconds timeout);
+error transport_error(std::error_code ec, const operation_label& what, std::chrono::milliseconds timeout);
 
 /// errc::cancelled for the operation `what` ("<what>: cancelled").
-error cancelled(const std::string& what);
+error cancelled(const operation_label& what);
 
 /// Size of the header block nats.c sends for these headers.
 std::size_t header_block_bytes(const outgoing_message& message) noexcept;

@@ -1,5 +1,7 @@
 #include "kv/consumer_driver.hpp"
 
+#include "nats/message_view.hpp"
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -11,44 +13,30 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-std::optional<std::string_view> header(natsMsg* msg, const char* name) {
-  const char* value = nullptr;
-  if (natsMsgHeader_Get(msg, name, &value) != NATS_OK || value == nullptr) return std::nullopt;
-  return std::string_view(value);
-}
-
-std::string_view body_of(natsMsg* msg) {
-  const char* data = natsMsg_GetData(msg);
-  return data == nullptr ? std::string_view()
-                         : std::string_view(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
-}
-
 // A message on a fetch's reply subject: a delivered one carries its $JS.ACK metadata as its
 // reply subject, a status has none.
-fetched_message read_fetched(natsMsg* msg) {
+fetched_message read_fetched(const message_view& v) {
   fetched_message m;
-  const char* reply = natsMsg_GetReply(msg);
-  m.subject = natsMsg_GetSubject(msg);
-  m.body = body_of(msg);
-  if (reply != nullptr && std::string_view(reply).starts_with("$JS.ACK.")) {
-    m.reply = reply;
-    m.operation = header(msg, "KV-Operation");
+  m.subject = v.subject();
+  m.body = v.body();
+  if (v.reply().starts_with("$JS.ACK.")) {
+    m.reply = v.reply();
+    m.operation = v.header("KV-Operation");
     return m;
   }
-  const auto status = header(msg, "Status");
-  m.status = 0;
-  if (status) {
-    int code = 0;
-    for (char c : *status) {
-      if (c < '0' || c > '9') break;
-      code = code * 10 + (c - '0');
+  const header_status status = v.status();
+  int code = 0;
+  for (char c : status.code) {
+    if (c < '0' || c > '9') {
+      code = 0;
+      break;
     }
-    m.status = code;
+    code = code * 10 + (c - '0');
   }
-  if (m.status == 0) m.status = -1;  // neither delivered nor a status the protocol knows
-  m.description = header(msg, "Description").value_or("");
-  m.last_consumer = header(msg, "Nats-Last-Consumer");
-  m.last_stream = header(msg, "Nats-Last-Stream");
+  m.status = code != 0 ? code : -1;  // -1: neither delivered nor a status the protocol knows
+  m.description = status.description;
+  m.last_consumer = v.header("Nats-Last-Consumer");
+  m.last_stream = v.header("Nats-Last-Stream");
   return m;
 }
 
@@ -102,7 +90,8 @@ void consumer_driver::on_stream_reply(std::uint64_t token, std::error_code ec, n
     fetches_.erase(f);
     consumer_.on_fetch_ended(id, ec, clock::now());
   } else {
-    const fetched_message m = read_fetched(msg.get());
+    const message_view view(msg.get());
+    const fetched_message m = read_fetched(view);
     if (m.status == 0 && consumer_.settings().budgeted && f->arrived < f->batch) {
       ++f->arrived;
       auto& budget = connection_->scan_budget();
@@ -231,7 +220,7 @@ void consumer_driver::send_create(consumer_action& a) {
   m.subject = std::move(a.subject);
   m.body = std::move(a.body);
   auto on_reply = [self = shared_from_this(), id = a.id](std::error_code ec, nats_message_ptr reply) {
-    self->consumer_.on_create_reply(id, ec, ec ? std::string_view() : body_of(reply.get()), clock::now());
+    self->consumer_.on_create_reply(id, ec, ec ? std::string_view() : message_view(reply.get()).body(), clock::now());
     self->run();
   };
   connection_->async_request(std::move(m), request_timeout_,

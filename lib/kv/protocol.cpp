@@ -1,5 +1,7 @@
 #include "kv/protocol.hpp"
 
+#include "nats/header_block.hpp"
+
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -87,12 +89,40 @@ std::optional<std::uint64_t> parse_unsigned(std::string_view text) noexcept {
   return value;
 }
 
+// `subject` is `prefix` followed by `key`, compared without building it.
+bool is_key_subject(std::string_view subject, std::string_view prefix, std::string_view key) noexcept {
+  return subject.size() == prefix.size() + key.size() && subject.starts_with(prefix) && subject.ends_with(key);
+}
+
 error protocol_failure(std::string what) { return {errc::protocol_error, "unexpected reply: " + std::move(what)}; }
 
 }  // namespace
 
+namespace {
+
+// The common acknowledgement, {"stream":"KV_b","seq":12} (possibly with "domain" or
+// "duplicate"), read without a JSON parser: its sequence when the body is plainly one, else
+// nothing and the parser decides. Stream and domain names hold no quotes, so `"seq":` is the key.
+std::optional<std::uint64_t> plain_ack_sequence(std::string_view body) noexcept {
+  if (!body.starts_with("{\"stream\":") || !body.ends_with('}') || body.find("\"error\"") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  constexpr std::string_view key = "\"seq\":";
+  const auto at = body.find(key);
+  if (at == std::string_view::npos || body.find(key, at + 1) != std::string_view::npos) return std::nullopt;
+  const char* first = body.data() + at + key.size();
+  const char* last = body.data() + body.size();
+  std::uint64_t sequence = 0;
+  const auto [end, ec] = std::from_chars(first, last, sequence);
+  if (ec != std::errc{} || end == first || (*end != ',' && *end != '}') || sequence == 0) return std::nullopt;
+  return sequence;
+}
+
+}  // namespace
+
 result<publish_reply> parse_publish_reply(std::string_view body) {
-  // An acknowledgement is a small object: parsed in a buffer on the stack, without the heap.
+  if (const auto sequence = plain_ack_sequence(body)) return publish_reply{*sequence, std::nullopt};
+  // Anything else is a small object too: parsed in a buffer on the stack, without the heap.
   unsigned char scratch[1024];
   boost::json::monotonic_resource memory(scratch, sizeof scratch);
   boost::json::error_code ec;
@@ -122,7 +152,7 @@ entry_operation operation_from_header(std::optional<std::string_view> value) noe
 }
 
 result<std::optional<entry>> interpret_direct_get(const direct_get_reply& reply, std::string_view key,
-                                                  std::string_view expected_subject) {
+                                                  std::string_view key_prefix) {
   if (reply.status) {
     if (*reply.status == "404") return std::optional<entry>{};
     return error{errc::server_error, "direct get answered status " + std::string(*reply.status),
@@ -130,7 +160,7 @@ result<std::optional<entry>> interpret_direct_get(const direct_get_reply& reply,
   }
   if (!reply.sequence || !reply.subject)
     return protocol_failure("direct get reply without Nats-Sequence or Nats-Subject");
-  if (*reply.subject != expected_subject) return protocol_failure("direct get returned another key");
+  if (!is_key_subject(*reply.subject, key_prefix, key)) return protocol_failure("direct get returned another key");
   const auto sequence = parse_unsigned(*reply.sequence);
   if (!sequence) return protocol_failure("direct get reply with a malformed Nats-Sequence");
   entry e;
@@ -147,7 +177,7 @@ result<std::optional<entry>> interpret_direct_get(const direct_get_reply& reply,
 }
 
 result<std::optional<entry>> interpret_message_get(std::string_view body, std::string_view key,
-                                                   std::string_view expected_subject) {
+                                                   std::string_view key_prefix) {
   boost::json::error_code ec;
   const boost::json::value v = boost::json::parse(body, ec);
   if (ec || !v.is_object()) return protocol_failure("message get reply is not a JSON object");
@@ -159,7 +189,7 @@ result<std::optional<entry>> interpret_message_get(std::string_view body, std::s
   if (message == nullptr || !message->is_object()) return protocol_failure("message get reply without a message");
   const auto& m = message->get_object();
   const auto* subject = m.if_contains("subject");
-  if (subject == nullptr || !subject->is_string() || subject->get_string() != expected_subject) {
+  if (subject == nullptr || !subject->is_string() || !is_key_subject(subject->get_string(), key_prefix, key)) {
     return protocol_failure("message get returned another key");
   }
   const auto sequence = read_unsigned(m.if_contains("seq"));
@@ -170,7 +200,7 @@ result<std::optional<entry>> interpret_message_get(std::string_view body, std::s
   if (const auto* hdrs = m.if_contains("hdrs"); hdrs != nullptr && hdrs->is_string()) {
     const auto block = decode_base64(hdrs->get_string());
     if (!block) return protocol_failure("message get reply with malformed headers");
-    e.operation = operation_from_header(find_header(*block, "KV-Operation"));
+    e.operation = operation_from_header(header_in_block(*block, "KV-Operation"));
   }
   if (const auto* data = m.if_contains("data"); data != nullptr && data->is_string()) {
     auto decoded = decode_base64(data->get_string());
@@ -215,33 +245,6 @@ std::optional<std::string> decode_base64(std::string_view text) {
     if (padding < 1) out.push_back(static_cast<char>(triple & 0xFF));
   }
   return out;
-}
-
-std::optional<std::string_view> find_header(std::string_view block, std::string_view name) noexcept {
-  const auto same = [](std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-      if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
-  };
-  std::size_t line_start = block.find("\r\n");  // skip the NATS/1.0 status line
-  while (line_start != std::string_view::npos) {
-    line_start += 2;
-    const std::size_t line_end = block.find("\r\n", line_start);
-    const std::string_view line =
-        block.substr(line_start, line_end == std::string_view::npos ? std::string_view::npos : line_end - line_start);
-    const std::size_t colon = line.find(':');
-    if (colon != std::string_view::npos && same(line.substr(0, colon), name)) {
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-      return value;
-    }
-    line_start = line_end;
-  }
-  return std::nullopt;
 }
 
 }  // namespace flowstore::detail::kv

@@ -85,22 +85,18 @@ struct direct_get_reply {
   std::string_view body;
 };
 
-/// Interprets a direct get of `key` (subject `expected_subject`): the entry (a tombstone for a
+/// Interprets a direct get of `key` (subject `key_prefix` + `key`): the entry (a tombstone for a
 /// deleted key), nullopt when the key has no message, or an error for any other status or a
 /// reply without the promised headers (errc::protocol_error / errc::server_error).
 result<std::optional<entry>> interpret_direct_get(const direct_get_reply& reply, std::string_view key,
-                                                  std::string_view expected_subject);
+                                                  std::string_view key_prefix);
 
 /// Interprets a STREAM.MSG.GET reply (JSON with base64 headers and data), the fallback for
 /// buckets without direct get. Same outcomes as interpret_direct_get.
 result<std::optional<entry>> interpret_message_get(std::string_view body, std::string_view key,
-                                                   std::string_view expected_subject);
+                                                   std::string_view key_prefix);
 
 /// Decodes standard base64 (with padding); nullopt when malformed.
 std::optional<std::string> decode_base64(std::string_view text);
-
-/// Finds a header's value in a raw `NATS/1.0\r\nName: value\r\n…` block (names compared
-/// case-insensitively).
-std::optional<std::string_view> find_header(std::string_view block, std::string_view name) noexcept;
 
 }  // namespace flowstore::detail::kv

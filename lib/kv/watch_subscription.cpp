@@ -83,6 +83,11 @@ void watch_subscription::force_marker() {
   wake_consumer_locked();
 }
 
+bool watch_subscription::no_entry_left_locked() const noexcept {
+  // At most the marker: what was taken must be told now, or the consumer waits for room forever.
+  return buffer_.empty() || (buffer_.size() == 1 && !buffer_.front().value);
+}
+
 void watch_subscription::push_marker_locked() {
   marker_done_ = true;
   buffer_.push_back({std::nullopt});  // may exceed the capacity by this one marker
@@ -131,9 +136,9 @@ void watch_subscription::wake_consumer_locked() {
       self->waiter_ = std::move(w);  // nothing after all: keep waiting
       return;
     }
-    const bool empty = self->buffer_.empty();
+    const bool empty = self->no_entry_left_locked();
     lock.unlock();
-    if (took_entry) self->report_consumed(1, empty);
+    self->report_consumed(took_entry ? 1 : 0, empty);
     auto slot = asio::get_associated_cancellation_slot(w.handler);
     if (slot.is_connected()) slot.clear();
     std::move(w.handler)(std::move(item));
@@ -155,9 +160,9 @@ void watch_subscription::start_next(waiter w) {
     const bool took_entry = buffer_.front().value.has_value();
     watch_item item = std::move(buffer_.front());
     buffer_.pop_front();
-    const bool empty = buffer_.empty();
+    const bool empty = no_entry_left_locked();
     lock.unlock();
-    if (took_entry) report_consumed(1, empty);
+    report_consumed(took_entry ? 1 : 0, empty);
     return complete_later(std::move(w), std::move(item));
   }
   if (ended_) {

@@ -86,6 +86,7 @@ class watch_subscription final : public consumer_output, public std::enable_shar
   void report_consumed(std::size_t n, bool buffer_empty);
 
   // Under mutex_.
+  bool no_entry_left_locked() const noexcept;
   void push_marker_locked();
   void wake_consumer_locked();
   void end_locked(error why);

@@ -241,8 +241,9 @@ class flow_builder {
     if (top.kind == frame_kind::flow && top.field == flow_field::version) return version(n);
     if (top.kind == frame_kind::position) {
       double& target = top.field == 0 ? node().pos.x : node().pos.y;
-      target = n.is_double() ? n.get_double() : n.is_int64() ? static_cast<double>(n.get_int64())
-                                                               : static_cast<double>(n.get_uint64());
+      target = n.is_double()  ? n.get_double()
+               : n.is_int64() ? static_cast<double>(n.get_int64())
+                              : static_cast<double>(n.get_uint64());
       return true;
     }
     return type_error(n.kind());
@@ -319,14 +320,15 @@ class flow_builder {
  private:
   struct frame {
     frame_kind kind = frame_kind::flow;
-    std::size_t field = 0;                 // the field of the next value, in objects
-    std::uint32_t exact_keys = 0;          // fields met under their exact name
+    std::size_t field = 0;                  // the field of the next value, in objects
+    std::uint32_t exact_keys = 0;           // fields met under their exact name
     std::vector<std::string> other_keys{};  // other keys met (case variants, unknown fields)
   };
 
   bool push(frame_kind kind) {
     frame& f = frames_[depth_++];
     f.kind = kind;
+    f.field = static_cast<std::size_t>(-1);  // no key yet: the first one is tried first
     f.exact_keys = 0;
     f.other_keys.clear();
     return true;
@@ -335,7 +337,11 @@ class flow_builder {
   // Sets the field of the next value, refusing a key the object already had.
   template <std::size_t N>
   bool field_key(frame& top, const std::array<std::string_view, N>& names, std::string_view k) {
-    for (std::size_t i = 0; i < N; ++i) {
+    // Documents written by Go (and by flowstore) list the fields in declaration order: the one
+    // after the last field matched is the first to try.
+    const std::size_t first = top.field < N ? top.field + 1 : 0;
+    for (std::size_t n = 0; n < N; ++n) {
+      const std::size_t i = first + n < N ? first + n : first + n - N;
       if (names[i].size() == k.size() && names[i].front() == k.front() && names[i] == k) {
         if ((top.exact_keys & (1u << i)) != 0) return duplicated_key();
         top.exact_keys |= 1u << i;

@@ -1,5 +1,7 @@
 #include "model/go_json_writer.hpp"
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -7,6 +9,10 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace flowstore::detail {
 namespace {
@@ -30,6 +36,41 @@ constexpr bool all_plain(std::uint64_t word) noexcept {
   auto any_equal = [&](unsigned char c) { return any_below(word ^ (ones * c), 1); };
   return (word & highs) == 0 && !any_below(word, 0x20) && !any_equal('"') && !any_equal('\\') && !any_equal('<') &&
          !any_equal('>') && !any_equal('&');
+}
+
+// How many of the bytes from `p` on, up to `end`, need no escaping, 16 at a time (SSE2): a
+// signed compare below 0x20 finds control bytes and every byte of 0x80 and up at once.
+std::size_t plain_prefix(const char* p, const char* end) noexcept {
+  const char* const begin = p;
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(0x20);
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i less = _mm_set1_epi8('<');
+  const __m128i greater = _mm_set1_epi8('>');
+  const __m128i ampersand = _mm_set1_epi8('&');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i special = _mm_cmplt_epi8(v, space);
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, quote));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, backslash));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, less));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, greater));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, ampersand));
+    const int mask = _mm_movemask_epi8(special);
+    if (mask != 0)
+      return static_cast<std::size_t>(p - begin) + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    p += 16;
+  }
+#endif
+  while (end - p >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, sizeof word);
+    if (!all_plain(word)) break;
+    p += 8;
+  }
+  while (p < end && plain_ascii[static_cast<unsigned char>(*p)]) ++p;
+  return static_cast<std::size_t>(p - begin);
 }
 
 // Length of the valid UTF-8 sequence starting at s[i] (2..4), or 0 when it is invalid as
@@ -68,19 +109,9 @@ void go_json_writer::string(std::string_view s) {
   std::size_t clean_from = 0;  // start of the run of bytes that need no escaping
   auto flush = [&](std::size_t end) { out_.append(s.data() + clean_from, end - clean_from); };
   for (std::size_t i = 0; i < s.size();) {
-    if (s.size() - i >= 8) {
-      std::uint64_t word;
-      std::memcpy(&word, s.data() + i, sizeof word);
-      if (all_plain(word)) {
-        i += 8;
-        continue;
-      }
-    }
+    i += plain_prefix(s.data() + i, s.data() + s.size());
+    if (i == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
-    if (plain_ascii[c]) {
-      ++i;
-      continue;
-    }
     if (c < 0x80) {
       flush(i);
       switch (c) {
@@ -226,11 +257,13 @@ bool go_json_writer::value(const boost::json::value& v, std::size_t depth_left) 
 
 bool go_json_writer::object(const boost::json::object& o, std::size_t depth_left) {
   if (depth_left == 0) return false;
-  // Go writes map keys in byte order.
-  std::vector<const boost::json::key_value_pair*> members;
+  // Go writes map keys in byte order. Small objects need no heap for that, and objects already
+  // in order (decoded from Go's own output) no sort.
+  boost::container::small_vector<const boost::json::key_value_pair*, 16> members;
   members.reserve(o.size());
   for (const auto& member : o) members.push_back(&member);
-  std::sort(members.begin(), members.end(), [](const auto* a, const auto* b) { return a->key() < b->key(); });
+  const auto by_key = [](const auto* a, const auto* b) { return a->key() < b->key(); };
+  if (!std::is_sorted(members.begin(), members.end(), by_key)) std::sort(members.begin(), members.end(), by_key);
   out_.push_back('{');
   bool first = true;
   for (const auto* member : members) {

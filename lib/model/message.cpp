@@ -14,4 +14,11 @@ std::string quoted(std::string_view s) {
   return out;
 }
 
+std::string operation_label::text() const {
+  std::string out(verb);
+  out += of_flow ? " flow " : " ";
+  out += quoted(name);
+  return out;
+}
+
 }  // namespace flowstore::detail

@@ -9,18 +9,10 @@ connection::connection(connection&&) noexcept = default;
 connection& connection::operator=(connection&&) noexcept = default;
 connection::~connection() = default;
 
-asio::any_io_executor connection::get_executor() const {
-  return impl_->get_executor();
-}
-bool connection::is_connected() const {
-  return impl_ && impl_->is_connected();
-}
-std::int64_t connection::max_payload() const {
-  return impl_->max_payload();
-}
-std::chrono::milliseconds connection::operation_timeout() const {
-  return impl_->default_timeout();
-}
+asio::any_io_executor connection::get_executor() const { return impl_->get_executor(); }
+bool connection::is_connected() const { return impl_ && impl_->is_connected(); }
+std::int64_t connection::max_payload() const { return impl_->max_payload(); }
+std::chrono::milliseconds connection::operation_timeout() const { return impl_->default_timeout(); }
 
 asio::awaitable<void> connection::close() {
   if (impl_) co_await impl_->close();

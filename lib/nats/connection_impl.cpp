@@ -301,24 +301,31 @@ std::uint64_t connection_impl::publish_request(outgoing_message& message, std::c
 }
 
 void connection_impl::start_request(outgoing_message message, std::chrono::milliseconds timeout, completion done) {
-  asio::dispatch(
-      *strand_, [self = shared_from_this(), message = std::move(message), timeout, done = std::move(done)]() mutable {
-        auto slot = asio::get_associated_cancellation_slot(done.handler);
-        std::error_code ec;
-        const std::uint64_t token =
-            self->publish_request(message, timeout, waiter{std::move(done), slot, nullptr}, request_kind::once, ec);
-        if (token == 0 || !slot.is_connected()) return;  // a failure was completed already
-        slot.assign([weak = self->weak_from_this(), strand = *self->strand_, token](asio::cancellation_type type) {
-          if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
-              asio::cancellation_type::none) {
-            return;
-          }
-          // Posted, not dispatched: completing clears this very slot handler.
-          asio::post(strand, [weak, token] {
-            if (auto me = weak.lock()) me->cancel_request(token);
-          });
-        });
-      });
+  // Already on the strand (a request made by a coroutine the strand resumed, the usual case in
+  // a loop of requests): at once, without the dispatch's moves and type erasure.
+  if (strand_->running_in_this_thread()) return send_request(message, timeout, std::move(done));
+  asio::dispatch(*strand_,
+                 [self = shared_from_this(), message = std::move(message), timeout, done = std::move(done)]() mutable {
+                   self->send_request(message, timeout, std::move(done));
+                 });
+}
+
+void connection_impl::send_request(outgoing_message& message, std::chrono::milliseconds timeout, completion done) {
+  auto slot = asio::get_associated_cancellation_slot(done.handler);
+  std::error_code ec;
+  const std::uint64_t token =
+      publish_request(message, timeout, waiter{std::move(done), slot, nullptr}, request_kind::once, ec);
+  if (token == 0 || !slot.is_connected()) return;  // a failure was completed already
+  slot.assign([weak = weak_from_this(), strand = *strand_, token](asio::cancellation_type type) {
+    if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial)) ==
+        asio::cancellation_type::none) {
+      return;
+    }
+    // Posted, not dispatched: completing clears this very slot handler.
+    asio::post(strand, [weak, token] {
+      if (auto me = weak.lock()) me->cancel_request(token);
+    });
+  });
 }
 
 std::uint64_t connection_impl::open_stream(outgoing_message message, std::chrono::milliseconds silence,
@@ -360,6 +367,9 @@ void connection_impl::complete(std::uint64_t token, std::error_code ec, nats_mes
   if (!w) return;  // a late reply after timeout or cancellation: dropped
   if (w->slot.is_connected()) w->slot.clear();
   if (!w->done.handler) return;  // nobody waits for it
+  // The usual case: the coroutine awaiting the reply runs on the io_context this strand runs
+  // on, and so is resumed right here, as dispatch would, without its layers of type erasure.
+  if (w->done.executor == executor_) return std::move(w->done.handler)(ec, std::move(msg));
   dispatch_completion(std::move(w->done), ec, std::move(msg));
 }
 

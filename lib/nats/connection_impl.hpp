@@ -179,6 +179,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   result<void> connect_blocking();
   void start_request(outgoing_message message, std::chrono::milliseconds timeout, completion done);
+  void send_request(outgoing_message& message, std::chrono::milliseconds timeout, completion done);  // strand
   // Strand only: publishes with the reply subject of a new token. 0 and `ec` on failure.
   std::uint64_t publish_request(outgoing_message& message, std::chrono::milliseconds timeout, waiter w,
                                 request_kind kind, std::error_code& ec);

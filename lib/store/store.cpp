@@ -30,17 +30,15 @@ using detail::quoted;
 using detail::kv::entry;
 using detail::kv::entry_operation;
 
-std::string describe(std::string_view operation, std::string_view id) {
-  return std::string(operation) + " flow " + quoted(id);
-}
+using detail::operation_label;
 
-error invalid_id_error(const std::string& what) {
+error invalid_id_error(const operation_label& what) {
   return {errc::invalid_id,
           what + ": not a valid flow id (1-256 of [-/_=.A-Za-z0-9], no leading, trailing or double dot)"};
 }
 
 // Prefixes an error from a lower layer with nothing: lower layers already name the operation.
-error not_found_error(const std::string& what) { return {errc::not_found, what + ": no such flow"}; }
+error not_found_error(const operation_label& what) { return {errc::not_found, what + ": no such flow"}; }
 
 // Builds `what` only for a document that does not decode: list() decodes thousands.
 template <class Describe>
@@ -54,8 +52,8 @@ result<flow> decode_entry(const entry& e, Describe&& what) {
   return decoded;
 }
 
-result<flow> decode_entry(const entry& e, const std::string& what) {
-  return decode_entry(e, [&what]() -> const std::string& { return what; });
+result<flow> decode_entry(const entry& e, const operation_label& what) {
+  return decode_entry(e, [&what] { return what.text(); });
 }
 
 // Decodes a list's entries in chunks: one chunk at a time is offered to the library pool and
@@ -123,7 +121,7 @@ struct list_decoder {
         delivered.emplace_back(std::move(e.key), e.revision, detail::scanned_as::removal, 0);
         continue;
       }
-      auto decoded = decode_entry(e, [&e] { return describe("list", e.key); });
+      auto decoded = decode_entry(e, [&e] { return operation_label{"list", e.key}.text(); });
       if (decoded) {
         delivered.emplace_back(std::move(e.key), e.revision, detail::scanned_as::flow, decoded_flows.size());
         decoded_flows.push_back(std::move(decoded).value());
@@ -220,7 +218,7 @@ asio::awaitable<T> cancellation_as_result(asio::awaitable<T> op) {
   co_return std::move(*value);
 }
 
-result<std::string> encode(const flow& f, const std::string& what) {
+result<std::string> encode(const flow& f, const operation_label& what) {
   auto json = to_json(f);
   if (!json) return error{json.error().code, what + ": " + json.error().message};
   return json;
@@ -255,7 +253,7 @@ asio::awaitable<result<store>> store::open(connection& conn, store_options optio
 }
 
 asio::awaitable<result<flow>> store::create(flow f) {
-  const std::string what = describe("create", f.id);
+  const operation_label what{"create", f.id};
   if (!valid_flow_id(f.id)) co_return invalid_id_error(what);
   if (f.state == runtime_state::unset) f.state = runtime_state::not_deployed;
   const timestamp now = timestamp::now();
@@ -275,7 +273,7 @@ asio::awaitable<result<flow>> store::create(flow f) {
 }
 
 asio::awaitable<result<flow>> store::get(std::string id) {
-  const std::string what = describe("get", id);
+  const operation_label what{"get", id};
   if (!valid_flow_id(id)) co_return invalid_id_error(what);
   auto last = co_await impl_->bucket.get(id, what);
   if (!last) co_return std::move(last).error();
@@ -286,7 +284,7 @@ asio::awaitable<result<flow>> store::get(std::string id) {
 }
 
 asio::awaitable<result<flow>> store::update(flow f) {
-  const std::string what = describe("update", f.id);
+  const operation_label what{"update", f.id};
   if (!valid_flow_id(f.id)) co_return invalid_id_error(what);
   if (f.version == std::numeric_limits<std::int64_t>::max()) {
     co_return error{errc::invalid_argument, what + ": version " + std::to_string(f.version) + " cannot be incremented"};
@@ -354,7 +352,7 @@ namespace {
 
 asio::awaitable<result<void>> remove_checked(detail::kv::bucket bucket, std::string id,
                                              std::optional<std::int64_t> expected_version) {
-  const std::string what = describe("remove", id);
+  const operation_label what{"remove", id};
   if (!valid_flow_id(id)) co_return invalid_id_error(what);
   auto last = co_await bucket.get(id, what);
   if (!last) co_return std::move(last).error();
@@ -390,7 +388,7 @@ asio::awaitable<result<void>> store::remove(std::string id, std::int64_t expecte
 namespace {
 
 asio::awaitable<result<list_result>> list_flows(std::shared_ptr<detail::store_impl> impl) {
-  const std::string what = "list flows in bucket " + quoted(impl->bucket.name());
+  const operation_label what{"list flows in bucket", impl->bucket.name(), false};
   // Each group is decoded as it arrives, while the server still streams the rest.
   auto decoder = std::make_shared<list_decoder>();
   auto decode_group = [&decoder](std::vector<entry>& group) { decoder->add(decoder, group); };
@@ -408,7 +406,7 @@ asio::awaitable<result<list_result>> list_flows(std::shared_ptr<detail::store_im
 
 asio::awaitable<result<std::vector<flow_revision>>> history_of(std::shared_ptr<detail::store_impl> impl,
                                                                std::string id) {
-  const std::string what = describe("history of", id);
+  const operation_label what{"history of", id};
   if (!valid_flow_id(id)) co_return invalid_id_error(what);
   auto entries = co_await impl->bucket.scan(id, detail::kv::scan_mode::all, what);
   if (!entries) co_return std::move(entries).error();

@@ -4,6 +4,7 @@
 // throw, and what is parsed must agree with an independent reading of the same input.
 #include "fuzz_check.hpp"
 #include "kv/protocol.hpp"
+#include "nats/header_block.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -19,6 +20,7 @@ namespace {
 
 using namespace flowstore;
 using namespace flowstore::detail::kv;
+using flowstore::detail::header_in_block;
 
 constexpr std::string_view bucket = "flows";
 constexpr std::string_view key = "k";
@@ -41,7 +43,7 @@ std::string encode_base64(std::string_view bytes) {
 }
 
 void check_header(std::string_view block, std::string_view name) {
-  const auto value = find_header(block, name);
+  const auto value = header_in_block(block, name);
   if (!value) return;
   // A view into the block, one line's value, trimmed.
   FUZZ_CHECK(value->data() >= block.data() && value->data() + value->size() <= block.data() + block.size(), *value);
@@ -70,14 +72,13 @@ void direct_get(std::string_view input) {
   for (std::string_view name : {"Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp", "KV-Operation", "nats-subject"}) {
     check_header(block, name);
   }
-  reply.subject = find_header(block, "Nats-Subject");
-  reply.sequence = find_header(block, "Nats-Sequence");
-  reply.time = find_header(block, "Nats-Time-Stamp");
-  reply.operation = find_header(block, "KV-Operation");
+  reply.subject = header_in_block(block, "Nats-Subject");
+  reply.sequence = header_in_block(block, "Nats-Sequence");
+  reply.time = header_in_block(block, "Nats-Time-Stamp");
+  reply.operation = header_in_block(block, "KV-Operation");
   reply.body = body;
 
-  const std::string subject = key_subject(bucket, key);
-  auto got = interpret_direct_get(reply, key, subject);
+  auto got = interpret_direct_get(reply, key, key_prefix(bucket));
   if (reply.status) {
     if (*reply.status == "404") {
       FUZZ_CHECK(got.has_value() && !got->has_value(), "");
@@ -92,7 +93,7 @@ void direct_get(std::string_view input) {
   }
   FUZZ_CHECK(got->has_value(), "");
   const entry& e = **got;
-  FUZZ_CHECK(reply.subject == subject, *reply.subject);
+  FUZZ_CHECK(reply.subject == key_subject(bucket, key), *reply.subject);
   FUZZ_CHECK(e.key == key, e.key);
   FUZZ_CHECK(std::to_string(e.revision) == *reply.sequence || reply.sequence->front() == '0', *reply.sequence);
   FUZZ_CHECK(e.value == body, "");
@@ -133,7 +134,7 @@ void json_replies(std::string_view input) {
   }
 
   const std::string subject = key_subject(bucket, key);
-  auto got = interpret_message_get(input, key, subject);
+  auto got = interpret_message_get(input, key, key_prefix(bucket));
   if (got && got->has_value()) {
     FUZZ_CHECK((*got)->key == key, (*got)->key);
     boost::json::error_code pointer_ec;

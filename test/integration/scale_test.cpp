@@ -154,18 +154,21 @@ TEST_CASE(
       [&](asio::io_context&) -> asio::awaitable<void> {
         auto conn = co_await connect_to(server);
         flowstore::store_options options;
-        options.history = 1;
+        options.history = 64;
         auto s = co_await open_store(conn, std::move(options));
         auto current = co_await s.create(flow_of_size("big", 24 * 1024));
         REQUIRE_OK(current);
         const long rss_before = status_field("VmRSS");
         flowstore::watch_options watch_opts;
         watch_opts.buffer_capacity = 64;
-        watch_opts.start = flowstore::watch_start::updates_only;
         std::vector<flowstore::watcher> watchers;
         for (int i = 0; i < 20; ++i) watchers.push_back(s.watch("big", watch_opts));
-        // Past the marker only: from then on the watchers take nothing.
+        // The current value and the marker; from then on the watchers take nothing. (Their first
+        // fetch delivered the current value, so it waits on the server for the changes.)
         for (auto& w : watchers) {
+          auto initial = co_await w.next();
+          REQUIRE_OK(initial);
+          REQUIRE(initial->revision == current->revision);
           auto marker = co_await w.next();
           REQUIRE_OK(marker);
           REQUIRE(marker->type == kind::initial_values_done);

@@ -54,13 +54,21 @@ std::vector<std::string> messages_of(const std::vector<list_failure>& failures) 
 
 }  // namespace
 
-TEST_CASE("list assembly: flows and failures come out sorted by key, however long the common prefix",
-          "[list]") {
+TEST_CASE("list assembly: flows and failures come out sorted by key, however long the common prefix", "[list]") {
   // Keys that differ only after their first 16 bytes, keys that are prefixes of others, and
   // upper case (which sorts first) all order as their text does.
-  const std::vector<std::string> keys{"zeta",           "alpha", "flows/team-a/0002",     "flows/team-a/0001",
-                                      "flows/team-a/00010", "a",     "a.b",                   "A",
-                                      "flows/team-a/000",   "b",     "flows/team-a/0001.old", "flows.team-a.0001"};
+  const std::vector<std::string> keys{"zeta",
+                                      "alpha",
+                                      "flows/team-a/0002",
+                                      "flows/team-a/0001",
+                                      "flows/team-a/00010",
+                                      "a",
+                                      "a.b",
+                                      "A",
+                                      "flows/team-a/000",
+                                      "b",
+                                      "flows/team-a/0001.old",
+                                      "flows.team-a.0001"};
   delivered d;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (i % 4 == 3) {
