@@ -145,6 +145,26 @@ class report {
     ratios_.push_back({scenario, numerator + " / " + denominator, value, target, met});
   }
 
+  // A metric's median against an absolute target.
+  void limit(const std::string& scenario, const std::string& subject, std::optional<double> at_most,
+             std::optional<double> at_least = std::nullopt) {
+    const metric& m = get(scenario, subject);
+    const double value = m.median();
+    char text[48];
+    std::string target;
+    bool met = true;
+    if (at_most) {
+      std::snprintf(text, sizeof text, "<= %g %s", *at_most, m.unit.c_str());
+      target = text;
+      met = value <= *at_most;
+    } else if (at_least) {
+      std::snprintf(text, sizeof text, ">= %g %s", *at_least, m.unit.c_str());
+      target = text;
+      met = value >= *at_least;
+    }
+    limits_.push_back({scenario, subject, value, target, met});
+  }
+
   void print(std::ostream& out) const {
     out << "\n";
     char line[256];
@@ -160,6 +180,13 @@ class report {
     for (const auto& r : ratios_) {
       std::snprintf(line, sizeof line, "%-34s %-52s %8.2f  %-9s %s\n", r.scenario.c_str(), r.description.c_str(),
                     r.value, r.target.c_str(), r.target.empty() ? "" : (r.met ? "met" : "MISSED"));
+      out << line;
+    }
+    if (limits_.empty()) return;
+    out << "\nlimits (medians)\n";
+    for (const auto& l : limits_) {
+      std::snprintf(line, sizeof line, "%-34s %-52s %8.2f  %-14s %s\n", l.scenario.c_str(), l.description.c_str(),
+                    l.value, l.target.c_str(), l.met ? "met" : "MISSED");
       out << line;
     }
   }
@@ -192,12 +219,22 @@ class report {
                                     {"met", r.target.empty() || r.met}});
     }
     root["ratios"] = std::move(ratios);
+    json::array limits;
+    for (const auto& l : limits_) {
+      limits.push_back(json::object{{"scenario", l.scenario},
+                                    {"metric", l.description},
+                                    {"value", l.value},
+                                    {"target", l.target},
+                                    {"met", l.met}});
+    }
+    root["limits"] = std::move(limits);
     return root;
   }
 
  private:
   std::vector<metric> metrics_;
   std::vector<ratio> ratios_;
+  std::vector<ratio> limits_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -436,7 +473,7 @@ class benchmark {
       : settings_(std::move(s)), url_(std::move(url)), server_pid_(server_pid), raw_(url_) {
     flowstore::connect_options options;
     options.servers = {url_};
-    options.operation_timeout = std::chrono::seconds(30);
+    options.operation_timeout = operation_timeout;
     side_.run(connect(std::move(options)));
   }
 
@@ -446,7 +483,10 @@ class benchmark {
         {"pipelined throughput", &benchmark::pipelined_throughput},
         {"list", &benchmark::listing},
         {"watch", &benchmark::watching},
-        {"memory", &benchmark::memory}};
+        {"memory", &benchmark::memory},
+        {"watchers at scale", &benchmark::watchers_at_scale},
+        {"stalled watchers", &benchmark::stalled_watchers},
+        {"concurrent scans", &benchmark::concurrent_scans}};
     for (const auto& [name, run] : scenarios) {
       if (std::string_view(name).find(settings_.only) == std::string_view::npos) continue;
       const auto start = clock_type::now();
@@ -1237,6 +1277,204 @@ class benchmark {
     const auto info = mallinfo2();
     return info.uordblks + info.hblkhd;
   }
+
+  // ---------------------------------------------------------------------------------------------
+  // Scale: no thread per watcher, memory bounded by the watchers' buffers, scans side by side
+
+  static long threads_now() { return static_cast<long>(status_kb("Threads:")); }
+
+  struct fan_out_state {
+    int ready = 0;
+    int reached = 0;
+    int failed = 0;
+    std::uint64_t revision = 0;
+  };
+
+  static asio::awaitable<void> follow(flowstore::watcher* w, fan_out_state* state) {
+    for (;;) {
+      auto event = co_await w->next();
+      if (!event) {
+        if (event.error().code != flowstore::errc::closed) ++state->failed;
+        co_return;
+      }
+      if (event->type == flowstore::flow_event::kind::initial_values_done) {
+        ++state->ready;
+      } else if (state->revision != 0 && event->revision == state->revision) {
+        ++state->reached;
+        co_return;
+      }
+    }
+  }
+
+  static asio::awaitable<void> until(std::function<bool()> done) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (!done()) {
+      t.expires_after(std::chrono::milliseconds(1));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+  }
+
+  void watchers_at_scale() {
+    const std::string scenario = "6 watchers at scale";
+    const int count = scaled(10000, 1000);
+    const std::string n = std::to_string(count);
+    auto s = side_.open("bench_scale");
+    populate(s, "fan", 1);
+    for (int rep = 0; rep < settings_.reps; ++rep) {
+      double setup_ms = 0, fan_out_ms = 0;
+      long threads_before = 0, threads_after = 0;
+      side_.run(fan_out_round(s, count, &threads_before, &threads_after, &setup_ms, &fan_out_ms));
+      results.add(scenario, "threads added by " + n + " watchers", "threads")
+          .samples.push_back(static_cast<double>(threads_after - threads_before));
+      results.add(scenario, n + " watchers set up", "ms").samples.push_back(setup_ms);
+      results.add(scenario, "one write reaches " + n + " watchers", "ms").samples.push_back(fan_out_ms);
+    }
+    results.limit(scenario, "threads added by " + n + " watchers", 0);
+    results.limit(scenario, n + " watchers set up", 5000);
+  }
+
+  asio::awaitable<void> fan_out_round(flowstore::store s, int count, long* threads_before, long* threads_after,
+                                      double* setup_ms, double* fan_out_ms) {
+    const auto executor = co_await asio::this_coro::executor;
+    fan_out_state state;
+    std::vector<flowstore::watcher> watchers;
+    watchers.reserve(static_cast<std::size_t>(count));
+    // One watcher first: whatever nats.c and the library start lazily runs from then on.
+    watchers.push_back(s.watch("fan.0"));
+    asio::co_spawn(executor, follow(&watchers.back(), &state), asio::detached);
+    co_await until([&] { return state.ready + state.failed == 1; });
+    *threads_before = threads_now();
+    const auto started = clock_type::now();
+    for (int i = 1; i < count; ++i) {
+      watchers.push_back(s.watch("fan.0"));
+      asio::co_spawn(executor, follow(&watchers.back(), &state), asio::detached);
+    }
+    co_await until([&] { return state.ready + state.failed == count; });
+    *setup_ms = seconds_since(started) * 1e3;
+    *threads_after = threads_now();
+    if (state.failed != 0) fail(std::to_string(state.failed) + " watchers failed");
+    auto current = co_await s.get("fan.0");
+    if (!current) fail(current.error().what());
+    current->description = "fan out " + std::to_string(clock_type::now().time_since_epoch().count());
+    const auto written = clock_type::now();
+    auto updated = co_await s.update(std::move(*current));
+    if (!updated) fail(updated.error().what());
+    state.revision = updated->revision;
+    co_await until([&] { return state.reached + state.failed == count; });
+    *fan_out_ms = seconds_since(written) * 1e3;
+    for (auto& w : watchers) w.stop();
+    co_await until([&] { return true; });
+  }
+
+  void stalled_watchers() {
+    const std::string scenario = "7 stalled watchers";
+    auto s = side_.open("bench_stalled", 64);
+    const int updates = scaled(4000, 400);
+    for (int rep = 0; rep < settings_.reps; ++rep) {
+      malloc_trim(0);
+      const std::size_t before = status_kb("VmRSS:");
+      std::ofstream("/proc/self/clear_refs") << "5";  // resets the peak (VmHWM) to the current RSS
+      std::size_t buffered = 0;
+      side_.run(stalled_round(s, "big" + std::to_string(rep), updates, &buffered));
+      const std::size_t peak = status_kb("VmHWM:");
+      results.add(scenario, "RSS growth, 20 watchers x 64 over 24 KB", "MB")
+          .samples.push_back(static_cast<double>(peak - before) / 1024);
+      results.add(scenario, "events buffered by 20 watchers", "events")
+          .samples.push_back(static_cast<double>(buffered));
+    }
+    results.limit(scenario, "RSS growth, 20 watchers x 64 over 24 KB", 50);
+  }
+
+  // 20 watchers with a buffer of 64 that read nothing while a 24 KB flow changes `updates` times.
+  asio::awaitable<void> stalled_round(flowstore::store s, std::string id, int updates, std::size_t* buffered) {
+    auto current = co_await s.create(make_flow(id, 24 * 1024));
+    if (!current) fail(current.error().what());
+    flowstore::watch_options options;
+    options.buffer_capacity = 64;
+    std::vector<flowstore::watcher> watchers;
+    for (int i = 0; i < 20; ++i) watchers.push_back(s.watch(id, options));
+    for (auto& w : watchers) {
+      for (int i = 0; i < 2; ++i) {  // the current value and the marker
+        auto e = co_await w.next();
+        if (!e) fail(e.error().what());
+      }
+    }
+    flowstore::flow f = std::move(*current);
+    for (int i = 0; i < updates; ++i) {
+      f.description = "revision " + std::to_string(i);
+      auto r = co_await s.update(std::move(f));
+      if (!r) fail(r.error().what());
+      f = std::move(*r);
+    }
+    auto probe = co_await s.get(id);  // a round trip after the last write
+    if (!probe) fail(probe.error().what());
+    co_await until([&] {
+      std::size_t n = 0;
+      for (const auto& w : watchers) n += w.buffered();
+      *buffered = n;
+      return n >= 20 * 64;
+    });
+    for (auto& w : watchers) w.stop();
+  }
+
+  void concurrent_scans() {
+    const std::string scenario = "8 concurrent scans";
+    const int each = scaled(1000, 100);
+    auto s = side_.open("bench_scans");
+    populate(s, "s", 500);
+    for (int rep = 0; rep < settings_.reps; ++rep) {
+      scan_tally t;
+      const long threads_before = threads_now();
+      const auto started = clock_type::now();
+      side_.run(scan_round(s, each, &t));
+      results.add(scenario, "lists and histories, all complete", "ms").samples.push_back(seconds_since(started) * 1e3);
+      results.add(scenario, "longest scan", "ms").samples.push_back(t.longest_ms);
+      results.add(scenario, "scans failed (timeouts included)", "scans").samples.push_back(t.failed);
+      results.add(scenario, "threads added meanwhile", "threads")
+          .samples.push_back(static_cast<double>(t.threads_peak - threads_before));
+    }
+    results.limit(scenario, "lists and histories, all complete", 10000);
+    // Every scan runs within the operation timeout of the benchmark's connection (a timeout would
+    // count as a failure too); 5 s is the library's default.
+    results.limit(scenario, "longest scan", static_cast<double>(operation_timeout.count()));
+    results.limit(scenario, "scans failed (timeouts included)", 0);
+    results.limit(scenario, "threads added meanwhile", 0);
+  }
+
+  struct scan_tally {
+    int running = 0;
+    double failed = 0;
+    double longest_ms = 0;
+    long threads_peak = 0;
+  };
+
+  static asio::awaitable<void> one_scan(flowstore::store s, int i, scan_tally* t) {
+    const auto began = clock_type::now();
+    bool ok = false;
+    if (i % 2 == 0) {
+      auto listed = co_await s.list();
+      ok = listed && listed->flows.size() == 500;
+    } else {
+      auto history = co_await s.history("s." + std::to_string(i % 500));
+      ok = history && !history->empty();
+    }
+    if (!ok) ++t->failed;
+    t->longest_ms = std::max(t->longest_ms, seconds_since(began) * 1e3);
+    --t->running;
+  }
+
+  asio::awaitable<void> scan_round(flowstore::store s, int each, scan_tally* t) {
+    const auto executor = co_await asio::this_coro::executor;
+    t->running = 2 * each;
+    t->threads_peak = threads_now();
+    for (int i = 0; i < 2 * each; ++i) asio::co_spawn(executor, one_scan(s, i, t), asio::detached);
+    co_await until([t] {
+      t->threads_peak = std::max(t->threads_peak, threads_now());
+      return t->running == 0;
+    });
+  }
+
+  static constexpr std::chrono::milliseconds operation_timeout{30000};
 
   settings settings_;
   std::string url_;
