@@ -71,9 +71,6 @@ struct message_releaser {
   void operator()(natsMsg* msg) const noexcept { release_message(msg); }
 };
 using nats_message_ptr = std::unique_ptr<natsMsg, message_releaser>;
-using js_context_ptr = std::unique_ptr<jsCtx, nats_deleter<jsCtx, jsCtx_Destroy>>;
-using kv_store_ptr = std::unique_ptr<kvStore, nats_deleter<kvStore, kvStore_Destroy>>;
-using stream_info_ptr = std::unique_ptr<jsStreamInfo, nats_deleter<jsStreamInfo, jsStreamInfo_Destroy>>;
 
 /// The category of nats.c's natsStatus values; each maps to a flowstore condition.
 const std::error_category& nats_status_category() noexcept;
