@@ -150,8 +150,8 @@ struct validation_problem {
 /// no I/O, thread-safe.
 std::vector<validation_problem> validation_problems(const flow& f);
 
-/// Checks the flow as create() and update() do before writing (the Go package's
-/// `Flow.Validate`, with more rules).
+/// Checks the flow as the engine does before deploying, and as create() and update() do with
+/// store_options::validate_writes (the Go package's `Flow.Validate`, with more rules).
 ///
 /// The rules: required id (a valid KV key), name and runtime state; a known state; each node
 /// has id, component, name and a known type, a finite position and a config no deeper than a

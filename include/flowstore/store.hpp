@@ -44,6 +44,11 @@ struct store_options {
   /// The stream's description, shown by stream info.
   std::string description = "Visual flow definitions and metadata";
   bool create_bucket = true;  ///< Create the bucket when it does not exist.
+  /// Whether create() and update() run validate() before writing, refusing an invalid flow with
+  /// errc::validation_failed. Off by default, as in the Go package: a flow builder saves drafts
+  /// (nodes not configured yet, connections half drawn) on purpose, and the engine validates
+  /// before it deploys. Turn it on for writers that must never store an invalid flow.
+  bool validate_writes = false;
   /// Bound on each request to the server; the connection's operation_timeout when unset. Must
   /// be positive.
   std::optional<std::chrono::milliseconds> operation_timeout{};
@@ -123,11 +128,15 @@ class store {
   /// Stores a new flow and returns it as stored, with its revision.
   ///
   /// Sets version 1, created_at = updated_at = last_modified = now and, when unset, the
-  /// runtime state not_deployed; then validates and writes only if no live flow has that id (a
-  /// flow removed earlier can be created again). The given version and audit times are ignored.
+  /// runtime state not_deployed; then writes only if no live flow has that id (a flow removed
+  /// earlier can be created again). The given version and audit times are ignored. Any flow
+  /// that can be stored is stored, drafts included (see store_options::validate_writes): its id
+  /// must be a valid key and its document must encode (finite numbers, nesting a reader can
+  /// parse) within the server's max_payload.
   ///
-  /// - Errors: errc::invalid_id (checked before anything is sent), errc::validation_failed,
-  ///   errc::encode_failed, errc::too_large (checked before sending), errc::already_exists
+  /// - Errors: errc::invalid_id (checked before anything is sent), errc::validation_failed (a
+  ///   document that cannot be encoded, or any broken rule with validate_writes),
+  ///   errc::too_large (checked before sending), errc::already_exists
   ///   (also when another writer created it concurrently), transport errors.
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal and partial; a cancelled create may still have been applied.
@@ -152,15 +161,15 @@ class store {
   /// created_at, and costs one round trip (the store remembers the versions of recent
   /// revisions). Otherwise the stored flow is read first: its version must equal `f.version`
   /// (and its revision `f.revision`, when set), and its created_at and created_by fill in empty
-  /// ones. On success updated_at = last_modified = now. The runtime state is not defaulted: it
-  /// must be set.
+  /// ones. On success updated_at = last_modified = now. Drafts are stored as by create(); the
+  /// runtime state alone must be set, so that an update never drops a deployment's state.
   ///
-  /// - Errors: errc::invalid_id (checked before anything is sent), errc::invalid_argument (a
-  ///   version that cannot be incremented, refused before anything is sent),
-  ///   errc::validation_failed, errc::not_found (never written, or removed meanwhile),
-  ///   errc::conflict (the message says the expected and the current version),
-  ///   errc::corrupt_data (the stored document is not a flow), errc::encode_failed,
-  ///   errc::too_large, transport errors.
+  /// - Errors: errc::invalid_id (checked before anything is sent), errc::invalid_argument (an
+  ///   unset runtime state or a version that cannot be incremented, refused before anything is
+  ///   sent), errc::validation_failed (as for create), errc::not_found (never written, or
+  ///   removed meanwhile), errc::conflict (the message says the expected and the current
+  ///   version), errc::corrupt_data (the stored document is not a flow), errc::too_large,
+  ///   transport errors.
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal and partial; a cancelled update may still have been applied.
   asio::awaitable<result<flow>> update(flow f);

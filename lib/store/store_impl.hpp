@@ -51,8 +51,9 @@ class revision_memo {
 
 class store_impl {
  public:
-  explicit store_impl(kv::bucket b) : bucket(std::move(b)) {}
+  store_impl(kv::bucket b, bool validate) : bucket(std::move(b)), validate_writes(validate) {}
   kv::bucket bucket;
+  const bool validate_writes;
   revision_memo versions;
 };
 

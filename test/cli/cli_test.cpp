@@ -508,7 +508,7 @@ TEST_CASE("a version conflict exits 2 with a clear message", "[cli]") {
   CHECK_THAT(exists.err, Catch::Contains("create flow 'shared'"));
 }
 
-TEST_CASE("an invalid document exits 2 and nothing is stored", "[cli]") {
+TEST_CASE("an invalid document exits 2 and nothing is stored, unless --draft says it is a draft", "[cli]") {
   nats_server server;
   temp_dir dir;
   auto broken = sample_flow("broken", "Broken");
@@ -526,6 +526,24 @@ TEST_CASE("an invalid document exits 2 and nothing is stored", "[cli]") {
   CHECK(std::count(junk.err.begin(), junk.err.end(), '\n') == 1);
 
   CHECK(listed(server).empty());
+
+  // --draft stores it anyway, as the flow builder saves drafts; update takes it too.
+  const auto draft = run_at(server, {"create", "--draft", dir / "broken.json"});
+  INFO_RUN(draft);
+  CHECK(draft.exit_code == 0);
+  const auto stored = listed(server);
+  CHECK(stored.size() == 1);
+  CHECK(stored.count("broken") == 1);
+  broken.version = 1;
+  broken.name = "Broken, renamed";
+  write_text(dir / "broken.json", json_of(broken));
+  const auto refused_update = run_at(server, {"update", dir / "broken.json"});
+  INFO_RUN(refused_update);
+  CHECK(refused_update.exit_code == 2);
+  const auto draft_update = run_at(server, {"update", "--draft", dir / "broken.json"});
+  INFO_RUN(draft_update);
+  CHECK(draft_update.exit_code == 0);
+  CHECK_THAT(draft_update.out, Catch::Contains("version 2"));
 }
 
 TEST_CASE("no server reachable exits 3 promptly", "[cli]") {

@@ -314,7 +314,9 @@ TEST_CASE("robustness: a flow of 10000 nodes and 9999 connections round-trips an
       [&](asio::io_context&) -> asio::awaitable<void> {
         auto conn = co_await connect_to(server);
         REQUIRE(conn.max_payload() == 8 * 1024 * 1024);
-        auto s = co_await open_store(conn);
+        flowstore::store_options strict;
+        strict.validate_writes = true;
+        auto s = co_await open_store(conn, std::move(strict));
 
         flowstore::flow f;
         f.id = "huge";
@@ -367,15 +369,26 @@ TEST_CASE("robustness: a config nested deeper than a document can hold is refuse
   nats_server server;
   run_async([&](asio::io_context&) -> asio::awaitable<void> {
     auto conn = co_await connect_to(server);
-    auto s = co_await open_store(conn);
     auto f = one_node_flow("deep");
     boost::json::object* level = &f.nodes[0].config;
     for (int i = 0; i < 2000; ++i) level = &(*level)["k"].emplace_object();
-    auto refused = co_await s.create(f);
+
+    // A draft writer cannot store it either: no reader could parse the document back.
+    auto drafts = co_await open_store(conn);
+    auto unstorable = co_await drafts.create(f);
+    REQUIRE_ERROR(unstorable, errc::validation_failed);
+    CHECK(unstorable.error().code == condition::invalid);
+    CHECK_THAT(unstorable.error().message, Catch::Contains("create flow 'deep': cannot be stored"));
+    CHECK_THAT(unstorable.error().message, Catch::Contains("node[0]: config holds a non-finite number or nests too deep"));
+
+    flowstore::store_options options;
+    options.validate_writes = true;
+    auto strict = co_await open_store(conn, std::move(options));
+    auto refused = co_await strict.create(f);
     REQUIRE_ERROR(refused, errc::validation_failed);
     CHECK(refused.error().code == condition::invalid);
     CHECK_THAT(refused.error().message, Catch::Contains("config nests deeper than"));
-    auto absent = co_await s.get("deep");
+    auto absent = co_await strict.get("deep");
     CHECK_ERROR(absent, errc::not_found);
   });
 }

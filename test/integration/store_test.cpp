@@ -171,6 +171,70 @@ TEST_CASE("store: create returns version 1 with timestamps and get returns the s
   });
 }
 
+TEST_CASE("store: drafts are stored and read back as written, and a strict store refuses them", "[store]") {
+  nats_server server;
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    auto s = co_await open_store(conn);
+
+    // What the flow builder saves before the nodes are configured: a node without a name or a
+    // type, a connection whose target is not drawn yet, no flow name.
+    flowstore::flow draft;
+    draft.id = "draft";
+    flowstore::flow_node half;
+    half.id = "n1";
+    half.component = "udp";
+    half.pos = {10, 20};
+    draft.nodes.push_back(half);
+    flowstore::flow_connection dangling;
+    dangling.id = "c1";
+    dangling.source_node_id = "n1";
+    dangling.source_port = "out";
+    dangling.target_node_id = "not-drawn-yet";
+    draft.connections.push_back(dangling);
+    REQUIRE_FALSE(flowstore::validation_problems(draft).empty());
+
+    auto created = co_await s.create(draft);
+    REQUIRE_OK(created);
+    CHECK(created->state == runtime_state::not_deployed);
+    auto got = co_await s.get("draft");
+    REQUIRE_OK(got);
+    CHECK(*got == *created);
+    CHECK(got->nodes == draft.nodes);
+    CHECK(got->connections == draft.connections);
+
+    auto edit = *got;
+    edit.nodes[0].config["port"] = 14550;
+    auto updated = co_await s.update(edit);
+    REQUIRE_OK(updated);
+    CHECK(updated->version == 2);
+
+    // The state alone is required on update: an update must not drop a deployment's state.
+    auto stateless = *updated;
+    stateless.state = runtime_state::unset;
+    auto refused_state = co_await s.update(stateless);
+    REQUIRE_ERROR(refused_state, errc::invalid_argument);
+    CHECK_THAT(refused_state.error().message, Catch::Contains("update flow 'draft': runtime_state is required"));
+
+    flowstore::store_options options;
+    options.validate_writes = true;
+    auto strict = co_await open_store(conn, std::move(options));
+    auto refused = co_await strict.update(*updated);
+    REQUIRE_ERROR(refused, errc::validation_failed);
+    CHECK(refused.error().code == condition::invalid);
+    CHECK_THAT(refused.error().message, Catch::Contains("validate flow 'draft'"));
+    CHECK_THAT(refused.error().message, Catch::Contains("target node 'not-drawn-yet' does not exist"));
+    draft.id = "draft-strict";
+    auto refused_create = co_await strict.create(draft);
+    REQUIRE_ERROR(refused_create, errc::validation_failed);
+    auto never_stored = co_await strict.get("draft-strict");
+    CHECK_ERROR(never_stored, errc::not_found);
+    auto unchanged = co_await strict.get("draft");
+    REQUIRE_OK(unchanged);
+    CHECK(unchanged->version == 2);
+  });
+}
+
 // =============================================================================================
 // 2. create of an existing id, and after remove
 

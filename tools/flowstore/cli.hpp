@@ -117,7 +117,8 @@ struct get_args {
   bool raw = false;
 };
 struct write_args {
-  std::string file;  ///< Path or "-".
+  std::string file;    ///< Path or "-".
+  bool draft = false;  ///< Store the flow even if it fails validation.
 };
 struct delete_args {
   std::string id;

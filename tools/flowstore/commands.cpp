@@ -295,10 +295,26 @@ int run_get(const server_settings& s, const get_args& a) {
   return run_with_store(s, [a](store& st, connection&) { return get_flow(st, a); }, {});
 }
 
+namespace {
+
+// A file given to create or update is meant to be a finished flow: check it before connecting,
+// unless --draft says it is a draft (the library stores drafts; the flow builder saves them).
+bool passes_validation(flow f, bool creating, int& code) {
+  if (creating && f.state == runtime_state::unset) f.state = runtime_state::not_deployed;
+  auto valid = validate(f);
+  if (valid) return true;
+  code = report(valid.error());
+  return false;
+}
+
+}  // namespace
+
 int run_create(const server_settings& s, const write_args& a) {
   auto loaded = load_flow(a.file);
   if (auto* code = std::get_if<int>(&loaded)) return *code;
   flow f = std::get<flow>(std::move(loaded));
+  int code = exit_ok;
+  if (!a.draft && !passes_validation(f, true, code)) return code;
   return run_with_store(s, [f](store& st, connection&) { return create_flow(st, f); }, {});
 }
 
@@ -306,6 +322,8 @@ int run_update(const server_settings& s, const write_args& a) {
   auto loaded = load_flow(a.file);
   if (auto* code = std::get_if<int>(&loaded)) return *code;
   flow f = std::get<flow>(std::move(loaded));
+  int code = exit_ok;
+  if (!a.draft && !passes_validation(f, false, code)) return code;
   return run_with_store(s, [f](store& st, connection&) { return update_flow(st, f); }, {});
 }
 

@@ -193,6 +193,7 @@ int main(int argc, char** argv) {
   auto* create = app.add_subcommand("create", "Store a new flow from a JSON file or standard input");
   write_args create_a;
   create->add_option("FILE", create_a.file, "flow document, or - for standard input")->required();
+  create->add_flag("--draft", create_a.draft, "store the flow even if it fails validation, as the flow builder saves drafts");
   create->footer(footer("  flowstore create my-flow.json\n  cat my-flow.json | flowstore create -"));
 
   auto* update = app.add_subcommand(
@@ -200,6 +201,7 @@ int main(int argc, char** argv) {
   write_args update_a;
   update->add_option("FILE", update_a.file, "flow document (its \"version\" is the one it was edited from), or -")
       ->required();
+  update->add_flag("--draft", update_a.draft, "store the flow even if it fails validation, as the flow builder saves drafts");
   update->footer(
       footer("  flowstore get my-flow > f.json && $EDITOR f.json && flowstore update f.json\n"
              "  (exit 2 with \"conflict: expected version 3, current version 4\" when somebody else wrote first)"));
