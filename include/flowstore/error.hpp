@@ -23,13 +23,14 @@ enum class errc {
   validation_failed = 1,  ///< The flow breaks one or more validation rules (all are listed).
   invalid_id,             ///< A flow id or watch pattern is not a valid NATS KV key.
   not_found,              ///< No flow with this id exists (never written, or removed).
-  already_exists,         ///< create(): a flow with this id exists already.
+  already_exists,         ///< create(): a flow with this id exists; deploy: another flow holds a component name.
   conflict,               ///< The flow changed since it was read (stale version or revision).
   too_large,              ///< The encoded flow exceeds the server's maximum payload.
   invalid_argument,       ///< An option or argument other than an id is out of range.
   permission_denied,      ///< The server refused the operation for this user.
   authentication_failed,  ///< The server rejected the credentials.
   already_running,        ///< A second next() was started while one is outstanding.
+  invalid_state,          ///< The flow's runtime state does not allow the operation (deploy, start, …).
   // --- transient: the system is unavailable right now; a retry may succeed ---
   timeout = 100,          ///< No reply within the operation's timeout.
   disconnected,           ///< The connection dropped while the operation was in flight.

@@ -173,16 +173,21 @@ std::int64_t bucket::max_value_bytes(std::size_t header_bytes) const noexcept {
 
 asio::awaitable<result<std::uint64_t>> bucket::publish(std::string key, std::string value,
                                                        std::optional<std::uint64_t> expected_revision, bool is_delete,
-                                                       operation_label what) {
+                                                       operation_label what, owner_tag owner) {
   outgoing_message message;
   message.subject = key_subject(state_->config.name, key);
   if (expected_revision) {
     message.headers.push_back({"Nats-Expected-Last-Subject-Sequence", std::to_string(*expected_revision)});
   }
   if (is_delete) message.headers.push_back({"KV-Operation", "DEL"});
+  if (!owner.flow.empty()) {
+    // Both views are of literals, so their data is terminated.
+    message.headers.push_back({owner_header.data(), std::move(owner.flow)});
+    message.headers.push_back({owner_revision_header.data(), std::to_string(owner.revision)});
+  }
   const std::int64_t limit = max_value_bytes(header_block_bytes(message));
   if (static_cast<std::int64_t>(value.size()) > limit) {
-    co_return error{errc::too_large, what + ": the encoded flow is " + std::to_string(value.size()) +
+    co_return error{errc::too_large, what + ": the encoded document is " + std::to_string(value.size()) +
                                          " bytes; the server accepts at most " + std::to_string(limit)};
   }
   message.body = std::move(value);
@@ -202,7 +207,7 @@ asio::awaitable<result<std::uint64_t>> bucket::publish(std::string key, std::str
 }
 
 asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::string value, operation_label what) {
-  auto first = co_await publish(key, value, 0, false, what);
+  auto first = co_await publish(key, value, 0, false, what, {});
   if (first || first.error().code != errc::conflict) co_return first;
 
   // The key has messages. A tombstone (delete or purge marker) may be replaced: retry once
@@ -214,7 +219,7 @@ asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::stri
     co_return error{errc::already_exists, what + ": a flow with this id exists"};
   }
   if (was_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled(what);
-  auto second = co_await publish(std::move(key), std::move(value), (*last)->revision, false, what);
+  auto second = co_await publish(std::move(key), std::move(value), (*last)->revision, false, what, {});
   if (!second && second.error().code == errc::conflict) {
     co_return error{errc::already_exists, what + ": a flow with this id was created concurrently"};
   }
@@ -223,12 +228,18 @@ asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::stri
 
 asio::awaitable<result<std::uint64_t>> bucket::update(std::string key, std::string value,
                                                       std::uint64_t expected_revision, operation_label what) {
-  co_return co_await publish(std::move(key), std::move(value), expected_revision, false, what);
+  co_return co_await publish(std::move(key), std::move(value), expected_revision, false, what, {});
+}
+
+asio::awaitable<result<std::uint64_t>> bucket::write_owned(std::string key, std::string value,
+                                                           std::uint64_t expected_revision, bool is_delete,
+                                                           owner_tag owner, operation_label what) {
+  co_return co_await publish(std::move(key), std::move(value), expected_revision, is_delete, what, std::move(owner));
 }
 
 asio::awaitable<result<std::uint64_t>> bucket::erase(std::string key, std::uint64_t expected_revision,
                                                      operation_label what) {
-  co_return co_await publish(std::move(key), {}, expected_revision, true, what);
+  co_return co_await publish(std::move(key), {}, expected_revision, true, what, {});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,11 +267,12 @@ asio::awaitable<result<std::optional<entry>>> bucket::get(std::string key, opera
     auto optional_view = [](std::string_view v) {
       return v.empty() ? std::nullopt : std::optional<std::string_view>(v);
     };
-    static constexpr std::string_view names[] = {"Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp", "KV-Operation"};
+    static constexpr std::string_view names[] = {"Nats-Subject",  "Nats-Sequence", "Nats-Time-Stamp",
+                                                 "KV-Operation",  owner_header,    owner_revision_header};
     std::optional<std::string_view> values[std::size(names)];
     headers_in_block(m.headers(), names, values);
     interpreted = interpret_direct_get({optional_view(status.code), optional_view(status.description), values[0],
-                                        values[1], values[2], values[3], m.body()},
+                                        values[1], values[2], values[3], m.body(), values[4], values[5]},
                                        key, prefix);
   } else {
     interpreted = interpret_message_get(body_of(reply.get()), key, prefix);

@@ -76,6 +76,12 @@ class bucket {
   /// Writes a delete marker if `key`'s last revision is `expected_revision`. Errors: errc::conflict.
   asio::awaitable<result<std::uint64_t>> erase(std::string key, std::uint64_t expected_revision, operation_label what);
 
+  /// Puts `value` (or a delete marker) marked with `owner`'s headers, if `key`'s last revision
+  /// is `expected_revision` (0: the key has no message). Errors: errc::conflict, errc::too_large,
+  /// transport.
+  asio::awaitable<result<std::uint64_t>> write_owned(std::string key, std::string value, std::uint64_t expected_revision,
+                                                     bool is_delete, owner_tag owner, operation_label what);
+
   /// The last entry of `key` (possibly a tombstone), or nullopt when it has none.
   asio::awaitable<result<std::optional<entry>>> get(std::string key, operation_label what);
 
@@ -99,7 +105,7 @@ class bucket {
 
   asio::awaitable<result<std::uint64_t>> publish(std::string key, std::string value,
                                                  std::optional<std::uint64_t> expected_revision, bool is_delete,
-                                                 operation_label what);
+                                                 operation_label what, owner_tag owner);
 
   std::shared_ptr<state> state_;
 };

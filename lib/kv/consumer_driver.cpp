@@ -22,6 +22,8 @@ fetched_message read_fetched(const message_view& v) {
   if (v.reply().starts_with("$JS.ACK.")) {
     m.reply = v.reply();
     m.operation = v.header("KV-Operation");
+    m.owner = v.header(owner_header);
+    if (m.owner) m.owner_revision = v.header(owner_revision_header);
     return m;
   }
   const header_status status = v.status();

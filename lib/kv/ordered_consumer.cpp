@@ -256,6 +256,7 @@ void ordered_consumer::deliver(const fetched_message& m, const delivery_info& d,
   e.key = std::string(m.subject.starts_with(prefix) ? m.subject.substr(prefix.size()) : m.subject);
   e.revision = d.stream_seq;
   e.operation = operation_from_header(m.operation);
+  e.owner = owner_from_headers(m.owner, m.owner_revision);
   e.time = timestamp::from_unix(0, d.time_ns);
   e.value.assign(m.body.data(), m.body.size());
   actions_.push_back(std::move(a));

@@ -86,6 +86,8 @@ struct fetched_message {
   std::string_view subject{};                   // the message's subject ($KV.<bucket>.<key>)
   std::string_view reply{};                     // $JS.ACK.… of a delivered message
   std::optional<std::string_view> operation{};  // KV-Operation
+  std::optional<std::string_view> owner{};           // Flowstore-Flow
+  std::optional<std::string_view> owner_revision{};  // Flowstore-Flow-Revision
   std::optional<std::string_view> last_consumer{};  // Nats-Last-Consumer of a heartbeat
   std::optional<std::string_view> last_stream{};    // Nats-Last-Stream of a heartbeat
   std::string_view body{};

@@ -145,6 +145,13 @@ std::optional<std::uint64_t> current_revision_from(const api_error& e) noexcept 
   return parse_unsigned(rest);
 }
 
+owner_tag owner_from_headers(std::optional<std::string_view> flow, std::optional<std::string_view> revision) {
+  if (!flow || flow->empty() || !revision) return {};
+  const auto parsed = parse_unsigned(*revision);
+  if (!parsed) return {};
+  return {std::string(*flow), *parsed};
+}
+
 entry_operation operation_from_header(std::optional<std::string_view> value) noexcept {
   if (value == "DEL") return entry_operation::del;
   if (value == "PURGE") return entry_operation::purge;
@@ -167,6 +174,7 @@ result<std::optional<entry>> interpret_direct_get(const direct_get_reply& reply,
   e.key = std::string(key);
   e.revision = *sequence;
   e.operation = operation_from_header(reply.operation);
+  e.owner = owner_from_headers(reply.owner, reply.owner_revision);
   if (reply.time) {
     auto t = timestamp::parse(*reply.time);
     if (!t) return protocol_failure("direct get reply with a malformed Nats-Time-Stamp");
@@ -201,6 +209,7 @@ result<std::optional<entry>> interpret_message_get(std::string_view body, std::s
     const auto block = decode_base64(hdrs->get_string());
     if (!block) return protocol_failure("message get reply with malformed headers");
     e.operation = operation_from_header(header_in_block(*block, "KV-Operation"));
+    e.owner = owner_from_headers(header_in_block(*block, owner_header), header_in_block(*block, owner_revision_header));
   }
   if (const auto* data = m.if_contains("data"); data != nullptr && data->is_string()) {
     auto decoded = decode_base64(data->get_string());

@@ -62,6 +62,22 @@ std::optional<std::uint64_t> current_revision_from(const api_error& e) noexcept;
 
 enum class entry_operation { put, del, purge };
 
+/// The headers with which the engine marks a key of the runtime configuration as a flow's: the
+/// flow's id, and the flow's revision the write was made for, so that an operation never
+/// overwrites what an operation on a newer revision of the flow wrote.
+inline constexpr std::string_view owner_header = "Flowstore-Flow";
+inline constexpr std::string_view owner_revision_header = "Flowstore-Flow-Revision";
+
+/// Which flow wrote an entry, and for which of its revisions; an empty flow id for none.
+struct owner_tag {
+  std::string flow;
+  std::uint64_t revision = 0;
+  friend bool operator==(const owner_tag&, const owner_tag&) = default;
+};
+
+/// The owner the two headers name (either absent or malformed: none).
+owner_tag owner_from_headers(std::optional<std::string_view> flow, std::optional<std::string_view> revision);
+
 /// Reads the KV-Operation header value (absent: put).
 entry_operation operation_from_header(std::optional<std::string_view> value) noexcept;
 
@@ -72,6 +88,7 @@ struct entry {
   entry_operation operation = entry_operation::put;
   timestamp time;
   std::string value;
+  owner_tag owner;  // from the owner headers; empty for entries nobody marked
 };
 
 /// The parts of a direct-get reply the protocol looks at; absent headers are nullopt.
@@ -83,6 +100,8 @@ struct direct_get_reply {
   std::optional<std::string_view> time;         // Nats-Time-Stamp
   std::optional<std::string_view> operation;    // KV-Operation
   std::string_view body;
+  std::optional<std::string_view> owner{};           // Flowstore-Flow
+  std::optional<std::string_view> owner_revision{};  // Flowstore-Flow-Revision
 };
 
 /// Interprets a direct get of `key` (subject `key_prefix` + `key`): the entry (a tombstone for a

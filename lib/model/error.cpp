@@ -31,6 +31,8 @@ class error_category_impl final : public std::error_category {
         return "authentication failed";
       case errc::already_running:
         return "operation already running";
+      case errc::invalid_state:
+        return "flow is not in a state that allows the operation";
       case errc::timeout:
         return "operation timed out";
       case errc::disconnected:

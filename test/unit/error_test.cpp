@@ -32,6 +32,7 @@ const std::vector<classified>& all_codes() {
       {errc::permission_denied, condition::invalid, "permission_denied"},
       {errc::authentication_failed, condition::invalid, "authentication_failed"},
       {errc::already_running, condition::invalid, "already_running"},
+      {errc::invalid_state, condition::invalid, "invalid_state"},
       {errc::timeout, condition::transient, "timeout"},
       {errc::disconnected, condition::transient, "disconnected"},
       {errc::no_responders, condition::transient, "no_responders"},
@@ -70,11 +71,12 @@ const mapped_category& mapped() {
 TEST_CASE("errc enumerators have the documented numeric values", "[error]") {
   CHECK(static_cast<int>(errc::validation_failed) == 1);
   CHECK(static_cast<int>(errc::already_running) == 10);
+  CHECK(static_cast<int>(errc::invalid_state) == 11);
   CHECK(static_cast<int>(errc::timeout) == 100);
   CHECK(static_cast<int>(errc::closed) == 106);
   CHECK(static_cast<int>(errc::corrupt_data) == 200);
   CHECK(static_cast<int>(errc::configuration_error) == 204);
-  CHECK(all_codes().size() == 22);
+  CHECK(all_codes().size() == 23);
 }
 
 TEST_CASE("every errc maps to its documented condition", "[error]") {

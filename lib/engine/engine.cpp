@@ -1,0 +1,420 @@
+// The flow engine. The flow's runtime state is the intent and the components follow it: each
+// operation checks the state, writes the new state as a compare-and-set on the revision it read,
+// and then makes the flow's keys in the runtime configuration match it. Concurrent operations on
+// one flow are serialized by that compare-and-set; every key records the flow and the flow
+// revision it was written for, so that an operation never undoes a newer one's write, and an
+// operation that was interrupted converges when it is run again.
+#include <flowstore/engine.hpp>
+
+#include "kv/bucket.hpp"
+#include "model/message.hpp"
+#include "store/store_impl.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <map>
+
+namespace flowstore {
+
+namespace json = boost::json;
+using detail::operation_label;
+using detail::quoted;
+using detail::kv::entry;
+using detail::kv::entry_operation;
+using detail::kv::owner_tag;
+
+namespace detail {
+
+class engine_impl {
+ public:
+  engine_impl(store f, kv::bucket c, component_catalog cat)
+      : flows(std::move(f)), config(std::move(c)), catalog(std::move(cat)) {}
+
+  store flows;
+  kv::bucket config;
+  component_catalog catalog;
+  std::function<void(const engine_event&)> observer;
+
+  void tell(engine_event e) const {
+    if (observer) observer(e);
+  }
+};
+
+}  // namespace detail
+
+namespace {
+
+constexpr std::string_view components_pattern = "components.>";
+constexpr std::string_view components_prefix = "components.";
+
+enum class operation { deploy, start, stop, undeploy };
+
+struct lifecycle_step {
+  std::string_view verb;
+  runtime_state target;
+  runtime_state from;       // the state the step starts from
+  bool also_from_error;     // ... or error (deploy and undeploy recover a failed deployment)
+  bool validates;           // the flow must pass validate_deployment()
+  bool components;          // the flow's nodes are components afterwards
+  bool enabled;             // ... enabled
+  std::string_view needs;   // for the error naming the current state
+};
+
+lifecycle_step step_of(operation op) {
+  using enum runtime_state;
+  switch (op) {
+    case operation::deploy:
+      return {"deploy", deployed_stopped, not_deployed, true, true, true, false, "not_deployed or error"};
+    case operation::start:
+      return {"start", running, deployed_stopped, false, true, true, true, "deployed_stopped"};
+    case operation::stop:
+      return {"stop", deployed_stopped, running, false, false, true, false, "running"};
+    case operation::undeploy:
+      return {"undeploy", not_deployed, deployed_stopped, true, false, false, false, "deployed_stopped or error"};
+  }
+  return {};
+}
+
+std::string state_text(const flow& f) {
+  if (f.state == runtime_state::unrecognized) return f.unrecognized_state;
+  if (f.state == runtime_state::unset) return "without a state";
+  return std::string(to_string(f.state));
+}
+
+// A lower layer's error, named after the engine's operation.
+error prefixed(const operation_label& what, const error& e) {
+  if (e.code == errc::not_found) return {e.code, what + ": no such flow"};
+  return {e.code, what + ": " + e.message, e.server_text};
+}
+
+// The errors of a check, for an error message.
+std::string listed(const validation_result& r) {
+  std::string text = std::to_string(r.errors.size()) + (r.errors.size() == 1 ? " error: " : " errors: ");
+  for (std::size_t i = 0; i < r.errors.size(); ++i) {
+    if (i != 0) text += "; ";
+    text += r.errors[i].component_name + ": " + r.errors[i].message;
+  }
+  return text;
+}
+
+bool owned_by(const entry& e, std::string_view id) { return e.owner.flow == id; }
+
+}  // namespace
+
+engine::engine(std::shared_ptr<detail::engine_impl> impl) noexcept : impl_(std::move(impl)) {}
+
+asio::awaitable<result<engine>> engine::open(store flows, component_catalog catalog) {
+  return open(std::move(flows), std::move(catalog), engine_options());
+}
+
+asio::awaitable<result<engine>> engine::open(store flows, component_catalog catalog, engine_options options) {
+  detail::kv::bucket_config config;
+  config.name = std::move(options.config_bucket);
+  config.description = "SemStreams runtime configuration";
+  config.history = options.config_history;
+  config.replicas = options.config_replicas;
+  config.create_if_missing = options.create_config_bucket;
+  config.timeout = flows.operation_timeout();
+  auto bound = co_await detail::kv::bucket::open(flows.impl()->bucket.connection(), std::move(config));
+  if (!bound) co_return std::move(bound).error();
+  co_return engine(std::make_shared<detail::engine_impl>(std::move(flows), std::move(bound).value(), std::move(catalog)));
+}
+
+void engine::on_event(std::function<void(const engine_event&)> observer) { impl_->observer = std::move(observer); }
+
+const store& engine::flows() const noexcept { return impl_->flows; }
+const component_catalog& engine::catalog() const noexcept { return impl_->catalog; }
+const std::string& engine::config_bucket() const noexcept { return impl_->config.name(); }
+
+namespace {
+
+// Everything an operation needs to make a flow's keys match its state.
+class reconciler {
+ public:
+  reconciler(detail::engine_impl& e, const operation_label& what, std::string id)
+      : e_(e), what_(what), id_(std::move(id)) {}
+
+  // The keys under components. as they are now.
+  asio::awaitable<result<void>> read_keys() {
+    auto scanned = co_await e_.config.scan(std::string(components_pattern), detail::kv::scan_mode::last_per_key, what_);
+    if (!scanned) co_return prefixed(what_, scanned.error());
+    for (entry& x : *scanned) keys_.insert_or_assign(x.key, std::move(x));
+    co_return success();
+  }
+
+  // Refuses a key another flow holds, or the runtime's own configuration. A key of a flow that
+  // no longer exists or is not deployed is left over and may be taken.
+  asio::awaitable<result<void>> check_free(const std::map<std::string, std::string>& desired) {
+    for (const auto& [key, bytes] : desired) {
+      auto it = keys_.find(key);
+      if (it == keys_.end() || it->second.operation != entry_operation::put || owned_by(it->second, id_)) continue;
+      const std::string name = key.substr(components_prefix.size());
+      if (it->second.owner.flow.empty()) {
+        co_return error{errc::already_exists, what_ + ": component " + quoted(name) + " (key " + key +
+                                                  ") belongs to the runtime's own configuration"};
+      }
+      auto holder = co_await e_.flows.get(it->second.owner.flow);
+      if (!holder && holder.error().code == errc::not_found) continue;
+      if (!holder) co_return prefixed(what_, holder.error());
+      if (holder->state == runtime_state::not_deployed) continue;
+      co_return error{errc::already_exists, what_ + ": component " + quoted(name) + " is deployed by flow " +
+                                                quoted(it->second.owner.flow) + " (" + state_text(*holder) + ")"};
+    }
+    co_return success();
+  }
+
+  // Writes the desired keys and deletes the flow's others, each marked with `tag`.
+  asio::awaitable<result<void>> apply(const std::map<std::string, std::string>& desired, const owner_tag& tag) {
+    for (const auto& [key, bytes] : desired) {
+      auto written = co_await put(key, bytes, tag);
+      if (!written) co_return std::move(written).error();
+    }
+    std::vector<std::string> leftovers;
+    for (const auto& [key, x] : keys_) {
+      if (x.operation == entry_operation::put && owned_by(x, id_) && desired.count(key) == 0) leftovers.push_back(key);
+    }
+    for (const std::string& key : leftovers) {
+      auto removed = co_await erase(key, tag);
+      if (!removed) co_return std::move(removed).error();
+    }
+    co_return success();
+  }
+
+  std::vector<deployed_component> owned() const {
+    std::vector<deployed_component> out;
+    for (const auto& [key, x] : keys_) {
+      if (x.operation != entry_operation::put || !owned_by(x, id_)) continue;
+      deployed_component c;
+      c.key = key;
+      c.name = key.substr(components_prefix.size());
+      c.revision = x.revision;
+      boost::system::error_code ec;
+      const json::value v = json::parse(x.value, ec);
+      if (!ec && v.is_object()) {
+        const json::object& o = v.get_object();
+        if (const auto* t = o.if_contains("type"); t && t->is_string()) c.category = component_type_from_string(t->get_string());
+        if (const auto* n = o.if_contains("name"); n && n->is_string()) c.component = std::string(n->get_string());
+        if (const auto* en = o.if_contains("enabled"); en && en->is_bool()) c.enabled = en->get_bool();
+      }
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+ private:
+  // Whether the key's current entry makes a write for `tag` unnecessary: a newer operation on
+  // the flow wrote it, or it holds the bytes already.
+  static bool settled(const entry& x, const std::string& id, const owner_tag& tag, const std::string* bytes) {
+    if (!owned_by(x, id)) return false;
+    if (x.owner.revision > tag.revision) return true;
+    if (bytes == nullptr) return x.operation != entry_operation::put;
+    return x.operation == entry_operation::put && x.value == *bytes;
+  }
+
+  // The key's entry now, after a write lost a race.
+  asio::awaitable<result<std::optional<entry>>> reread(const std::string& key) {
+    auto last = co_await e_.config.get(key, what_);
+    if (!last) co_return prefixed(what_, last.error());
+    if (*last) keys_.insert_or_assign(key, **last);
+    co_return std::move(last).value();
+  }
+
+  asio::awaitable<result<void>> put(const std::string& key, const std::string& bytes, const owner_tag& tag) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto it = keys_.find(key);
+      if (it != keys_.end() && settled(it->second, id_, tag, &bytes)) co_return success();
+      if (it != keys_.end() && it->second.operation == entry_operation::put && !owned_by(it->second, id_) &&
+          attempt > 0) {
+        co_return error{errc::already_exists, what_ + ": component key " + key + " was taken meanwhile by " +
+                                                  (it->second.owner.flow.empty() ? std::string("the runtime")
+                                                                                 : "flow " + quoted(it->second.owner.flow))};
+      }
+      const std::uint64_t expected = it == keys_.end() ? 0 : it->second.revision;
+      auto written = co_await e_.config.write_owned(key, bytes, expected, false, tag, what_);
+      if (written) {
+        entry& x = keys_[key];
+        x.key = key;
+        x.revision = *written;
+        x.operation = entry_operation::put;
+        x.value = bytes;
+        x.owner = tag;
+        e_.tell({engine_event::kind::component_written, id_, key});
+        co_return success();
+      }
+      if (written.error().code != errc::conflict) co_return prefixed(what_, written.error());
+      auto now = co_await reread(key);
+      if (!now) co_return std::move(now).error();
+      if (!*now) keys_.erase(key);
+    }
+    co_return error{errc::conflict, what_ + ": component key " + key + " keeps changing; retry"};
+  }
+
+  asio::awaitable<result<void>> erase(const std::string& key, const owner_tag& tag) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto it = keys_.find(key);
+      if (it == keys_.end() || !owned_by(it->second, id_) || settled(it->second, id_, tag, nullptr)) co_return success();
+      auto removed = co_await e_.config.write_owned(key, {}, it->second.revision, true, tag, what_);
+      if (removed) {
+        it->second.revision = *removed;
+        it->second.operation = entry_operation::del;
+        it->second.value.clear();
+        it->second.owner = tag;
+        e_.tell({engine_event::kind::component_removed, id_, key});
+        co_return success();
+      }
+      if (removed.error().code != errc::conflict) co_return prefixed(what_, removed.error());
+      auto now = co_await reread(key);
+      if (!now) co_return std::move(now).error();
+      if (!*now) keys_.erase(key);
+    }
+    co_return error{errc::conflict, what_ + ": component key " + key + " keeps changing; retry"};
+  }
+
+  detail::engine_impl& e_;
+  const operation_label& what_;
+  std::string id_;
+  std::map<std::string, entry> keys_;
+};
+
+// The keys and bytes of a flow's components in the given state.
+result<std::map<std::string, std::string>> desired_components(const flow& f, const component_catalog& catalog,
+                                                              bool enabled, const operation_label& what) {
+  std::map<std::string, std::string> desired;
+  for (const flow_node& n : f.nodes) {
+    const component_spec* spec = catalog.find(n.component);
+    const component_type category = spec ? spec->category : n.type;
+    auto bytes = component_config_json(n, category, enabled);
+    if (!bytes) return error{bytes.error().code, what + ": " + bytes.error().message};
+    desired.emplace(component_key(n.name), std::move(bytes).value());
+  }
+  return desired;
+}
+
+asio::awaitable<result<flow>> run_step(detail::engine_impl& e, std::string id, operation op) {
+  const lifecycle_step step = step_of(op);
+  const operation_label what{step.verb, id};
+  if (!valid_flow_id(id)) {
+    co_return error{errc::invalid_id, what + ": not a valid flow id"};
+  }
+  auto current = co_await e.flows.get(id);
+  if (!current) co_return prefixed(what, current.error());
+
+  // Already in the target state: the operation is made again, so that an interrupted one
+  // converges. Otherwise the state must be one the step starts from.
+  const bool again = current->state == step.target;
+  const bool startable = current->state == step.from || (step.also_from_error && current->state == runtime_state::error);
+  if (!again && !startable) {
+    co_return error{errc::invalid_state,
+                    what + ": the flow is " + state_text(*current) + "; " + std::string(step.verb) + " needs " +
+                        std::string(step.needs)};
+  }
+  if (step.validates) {
+    const validation_result report = validate_deployment(*current, e.catalog);
+    if (!report.deployable()) co_return error{errc::validation_failed, what + ": " + listed(report)};
+  }
+  std::map<std::string, std::string> desired;
+  if (step.components) {
+    auto d = desired_components(*current, e.catalog, step.enabled, what);
+    if (!d) co_return std::move(d).error();
+    desired = std::move(d).value();
+  }
+
+  reconciler keys(e, what, id);
+  if (auto r = co_await keys.read_keys(); !r) co_return std::move(r).error();
+  if (auto r = co_await keys.check_free(desired); !r) co_return std::move(r).error();
+
+  flow stored = std::move(current).value();
+  if (!again) {
+    const runtime_state before = stored.state;
+    flow next = stored;
+    next.state = step.target;
+    const timestamp now = timestamp::now();
+    switch (op) {
+      case operation::deploy:
+        next.deployed_at = now;
+        next.started_at.reset();
+        next.stopped_at.reset();
+        break;
+      case operation::start:
+        next.started_at = now;
+        break;
+      case operation::stop:
+        next.stopped_at = now;
+        break;
+      case operation::undeploy:
+        next.deployed_at.reset();
+        next.started_at.reset();
+        next.stopped_at.reset();
+        break;
+    }
+    auto updated = co_await e.flows.update(std::move(next));
+    if (!updated) {
+      if (updated.error().code == errc::conflict) {
+        co_return error{errc::conflict, what + ": the flow changed while it was checked (an edit or another "
+                                               "operation); nothing was written; reload and retry"};
+      }
+      co_return prefixed(what, updated.error());
+    }
+    stored = std::move(updated).value();
+    e.tell({engine_event::kind::state_changed, id, {}, before, stored.state});
+  }
+
+  if (auto r = co_await keys.apply(desired, owner_tag{id, stored.revision}); !r) co_return std::move(r).error();
+  co_return stored;
+}
+
+}  // namespace
+
+asio::awaitable<result<flow>> engine::deploy(std::string id) { co_return co_await run_step(*impl_, std::move(id), operation::deploy); }
+asio::awaitable<result<flow>> engine::start(std::string id) { co_return co_await run_step(*impl_, std::move(id), operation::start); }
+asio::awaitable<result<flow>> engine::stop(std::string id) { co_return co_await run_step(*impl_, std::move(id), operation::stop); }
+asio::awaitable<result<flow>> engine::undeploy(std::string id) {
+  co_return co_await run_step(*impl_, std::move(id), operation::undeploy);
+}
+
+asio::awaitable<result<flow>> engine::edit(flow f) {
+  const operation_label what{"edit", f.id};
+  auto current = co_await impl_->flows.get(f.id);
+  if (!current) co_return prefixed(what, current.error());
+  if (current->state == runtime_state::running) {
+    co_return error{errc::invalid_state, what + ": the flow is running; stop it first"};
+  }
+  // The lifecycle is the engine's and the audit fields the store's: whatever the client sent.
+  f.revision = current->revision;
+  f.state = current->state;
+  f.unrecognized_state = current->unrecognized_state;
+  f.deployed_at = current->deployed_at;
+  f.started_at = current->started_at;
+  f.stopped_at = current->stopped_at;
+  f.created_at = current->created_at;
+  f.created_by = current->created_by;
+  auto updated = co_await impl_->flows.update(std::move(f));
+  if (!updated) co_return prefixed(what, updated.error());
+  co_return updated;
+}
+
+asio::awaitable<result<void>> engine::remove(std::string id) {
+  const operation_label what{"remove", id};
+  auto current = co_await impl_->flows.get(id);
+  if (!current) co_return prefixed(what, current.error());
+  if (current->state == runtime_state::running || current->state == runtime_state::deployed_stopped) {
+    co_return error{errc::invalid_state, what + ": the flow is " + state_text(*current) + "; undeploy it first"};
+  }
+  reconciler keys(*impl_, what, id);
+  if (auto r = co_await keys.read_keys(); !r) co_return std::move(r).error();
+  const std::map<std::string, std::string> none;
+  if (auto r = co_await keys.apply(none, owner_tag{id, current->revision}); !r) co_return std::move(r).error();
+  auto removed = co_await impl_->flows.remove(id, current->version);
+  if (!removed) co_return prefixed(what, removed.error());
+  co_return success();
+}
+
+asio::awaitable<result<std::vector<deployed_component>>> engine::components(std::string id) {
+  const operation_label what{"components of", id};
+  if (!valid_flow_id(id)) co_return error{errc::invalid_id, what + ": not a valid flow id"};
+  reconciler keys(*impl_, what, id);
+  if (auto r = co_await keys.read_keys(); !r) co_return std::move(r).error();
+  co_return keys.owned();
+}
+
+}  // namespace flowstore
