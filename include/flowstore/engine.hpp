@@ -174,16 +174,19 @@ struct deployed_component {
 /// state): deploy: not_deployed or error → deployed_stopped; start: deployed_stopped → running;
 /// stop: running → deployed_stopped; undeploy: deployed_stopped or error → not_deployed.
 ///
-/// Each operation reads the flow, writes its components to `semstreams_config` (deploy writes
-/// them with `enabled: false`, start flips them to true, stop back to false, undeploy deletes
-/// them), then writes the flow's new state as a compare-and-set on the revision it read. So of
-/// two concurrent operations on one flow exactly one succeeds (the other gets errc::conflict),
-/// and an edit that raced the operation is detected, never overwritten. Every component key
-/// records the flow that owns it in a message header (`Flowstore-Flow`), which the Go runtime
-/// ignores: a component name another flow has deployed is refused with errc::already_exists,
-/// and an interrupted operation (a crash between writes) converges when it is retried, leaving
-/// no key that no flow owns. Component writes are themselves compare-and-set on the key's
-/// revision, and a write that would change nothing is skipped.
+/// Each operation reads the flow, makes its components in `semstreams_config` what the new state
+/// needs (deploy writes them with `enabled: false`, start flips them to true, stop back to false,
+/// undeploy deletes them), and then writes the new state as a compare-and-set on the revision it
+/// read. So of two concurrent operations on one flow exactly one succeeds; the other gets
+/// errc::conflict after putting the components back to what the winner's state needs, and an
+/// edit that raced the operation is detected the same way. An operation interrupted between
+/// writes (a crash) has not written the state yet: run again, it finds the flow where it was and
+/// finishes. Every component key records the flow that owns it, and the flow revision it was
+/// written for, in message headers (`Flowstore-Flow`, `Flowstore-Flow-Revision`) that the
+/// semstreams runtime ignores: a component name another flow has deployed is refused with
+/// errc::already_exists, an operation never undoes what one on a newer revision wrote, and keys
+/// left by an interrupted deploy are removed by deploying again or by remove(). Component writes
+/// are compare-and-set on the key's revision; a write that would change nothing is skipped.
 ///
 /// Executor, timeouts, cancellation, lifetimes and thread safety are as for store operations;
 /// a cancelled operation may have written some of its components (retry it to converge).
@@ -201,10 +204,11 @@ class engine {
   /// each node's component disabled, removes keys the flow owned that no node names any more,
   /// and sets deployed_stopped and deployed_at = now. Returns the flow as stored.
   ///
-  /// - Errors: errc::not_found, errc::invalid_state (running or deployed_stopped),
+  /// - Errors: errc::not_found, errc::invalid_state (deployed_stopped or running),
   ///   errc::validation_failed (the message lists the errors), errc::already_exists (a
   ///   component name another flow or the runtime's own configuration holds), errc::conflict
-  ///   (the flow or a component key changed meanwhile), errc::corrupt_data, transport errors.
+  ///   (the flow or a component key changed meanwhile), errc::corrupt_data, transport errors;
+  ///   after a transport error some components may be written: deploy again to finish.
   asio::awaitable<result<flow>> deploy(std::string id);
 
   /// Enables the flow's components and sets running and started_at = now. The components are
@@ -223,8 +227,8 @@ class engine {
   /// Deletes every component key the flow owns and sets not_deployed, clearing deployed_at,
   /// started_at and stopped_at.
   ///
-  /// - Errors: errc::not_found, errc::invalid_state when running or not_deployed,
-  ///   errc::conflict, errc::corrupt_data, transport errors.
+  /// - Errors: errc::not_found, errc::invalid_state (running or not_deployed), errc::conflict,
+  ///   errc::corrupt_data, transport errors (some keys may be deleted: undeploy again).
   asio::awaitable<result<flow>> undeploy(std::string id);
 
   /// Saves an edit of a flow's content (name, description, nodes, connections, created_by

@@ -1,9 +1,10 @@
-// The flow engine. The flow's runtime state is the intent and the components follow it: each
-// operation checks the state, writes the new state as a compare-and-set on the revision it read,
-// and then makes the flow's keys in the runtime configuration match it. Concurrent operations on
-// one flow are serialized by that compare-and-set; every key records the flow and the flow
-// revision it was written for, so that an operation never undoes a newer one's write, and an
-// operation that was interrupted converges when it is run again.
+// The flow engine. Each operation checks the flow's state, makes the flow's keys in the runtime
+// configuration what the new state needs, and then writes the new state as a compare-and-set on
+// the revision it read: of concurrent operations on one flow exactly one wins, and a loser puts
+// the keys back to what the winner's state needs. Every key records the flow and the flow
+// revision it was written for, so that an operation never undoes a newer one's write; an
+// operation interrupted before its state was written finds the flow where it was when it is
+// run again, and finishes.
 #include <flowstore/engine.hpp>
 
 #include "kv/bucket.hpp"
@@ -142,6 +143,10 @@ class reconciler {
     co_return success();
   }
 
+  // What apply() does with a key another flow holds: take it when check_free() found it left
+  // over, or leave it alone.
+  enum class foreign { take_checked, skip };
+
   // Refuses a key another flow holds, or the runtime's own configuration. A key of a flow that
   // no longer exists or is not deployed is left over and may be taken.
   asio::awaitable<result<void>> check_free(const std::map<std::string, std::string>& desired) {
@@ -154,9 +159,13 @@ class reconciler {
                                                   ") belongs to the runtime's own configuration"};
       }
       auto holder = co_await e_.flows.get(it->second.owner.flow);
-      if (!holder && holder.error().code == errc::not_found) continue;
+      const bool left_over = (!holder && holder.error().code == errc::not_found) ||
+                             (holder && holder->state == runtime_state::not_deployed);
+      if (left_over) {
+        takeovers_.emplace(key, it->second.revision);
+        continue;
+      }
       if (!holder) co_return prefixed(what_, holder.error());
-      if (holder->state == runtime_state::not_deployed) continue;
       co_return error{errc::already_exists, what_ + ": component " + quoted(name) + " is deployed by flow " +
                                                 quoted(it->second.owner.flow) + " (" + state_text(*holder) + ")"};
     }
@@ -164,9 +173,10 @@ class reconciler {
   }
 
   // Writes the desired keys and deletes the flow's others, each marked with `tag`.
-  asio::awaitable<result<void>> apply(const std::map<std::string, std::string>& desired, const owner_tag& tag) {
+  asio::awaitable<result<void>> apply(const std::map<std::string, std::string>& desired, const owner_tag& tag,
+                                      foreign policy) {
     for (const auto& [key, bytes] : desired) {
-      auto written = co_await put(key, bytes, tag);
+      auto written = co_await put(key, bytes, tag, policy);
       if (!written) co_return std::move(written).error();
     }
     std::vector<std::string> leftovers;
@@ -219,15 +229,21 @@ class reconciler {
     co_return std::move(last).value();
   }
 
-  asio::awaitable<result<void>> put(const std::string& key, const std::string& bytes, const owner_tag& tag) {
+  asio::awaitable<result<void>> put(const std::string& key, const std::string& bytes, const owner_tag& tag,
+                                    foreign policy) {
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto it = keys_.find(key);
       if (it != keys_.end() && settled(it->second, id_, tag, &bytes)) co_return success();
-      if (it != keys_.end() && it->second.operation == entry_operation::put && !owned_by(it->second, id_) &&
-          attempt > 0) {
-        co_return error{errc::already_exists, what_ + ": component key " + key + " was taken meanwhile by " +
-                                                  (it->second.owner.flow.empty() ? std::string("the runtime")
-                                                                                 : "flow " + quoted(it->second.owner.flow))};
+      if (it != keys_.end() && it->second.operation == entry_operation::put && !owned_by(it->second, id_)) {
+        auto taken = takeovers_.find(key);
+        const bool may_take = policy == foreign::take_checked && taken != takeovers_.end() &&
+                              taken->second == it->second.revision;
+        if (policy == foreign::skip) co_return success();
+        if (!may_take) {
+          co_return error{errc::already_exists, what_ + ": component key " + key + " was taken meanwhile by " +
+                                                    (it->second.owner.flow.empty() ? std::string("the runtime")
+                                                                                   : "flow " + quoted(it->second.owner.flow))};
+        }
       }
       const std::uint64_t expected = it == keys_.end() ? 0 : it->second.revision;
       auto written = co_await e_.config.write_owned(key, bytes, expected, false, tag, what_);
@@ -253,7 +269,7 @@ class reconciler {
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto it = keys_.find(key);
       if (it == keys_.end() || !owned_by(it->second, id_) || settled(it->second, id_, tag, nullptr)) co_return success();
-      auto removed = co_await e_.config.write_owned(key, {}, it->second.revision, true, tag, what_);
+      auto removed = co_await e_.config.write_owned(key, std::string(), it->second.revision, true, tag, what_);
       if (removed) {
         it->second.revision = *removed;
         it->second.operation = entry_operation::del;
@@ -274,6 +290,7 @@ class reconciler {
   const operation_label& what_;
   std::string id_;
   std::map<std::string, entry> keys_;
+  std::map<std::string, std::uint64_t> takeovers_;  // left-over keys of other flows, at the revision checked
 };
 
 // The keys and bytes of a flow's components in the given state.
@@ -290,6 +307,29 @@ result<std::map<std::string, std::string>> desired_components(const flow& f, con
   return desired;
 }
 
+// Makes the flow's keys match what its state says, after an operation lost the race for the
+// flow: the keys the loser wrote are overwritten or removed, and what the winner wrote stays.
+asio::awaitable<void> repair(detail::engine_impl& e, const std::string& id, std::uint64_t read_revision,
+                             const operation_label& what) {
+  auto latest = co_await e.flows.get(id);
+  reconciler keys(e, what, id);
+  if (!co_await keys.read_keys()) co_return;
+  std::map<std::string, std::string> desired;
+  owner_tag tag{id, read_revision + 1};  // a removed flow: newer than anything written for it
+  if (latest) {
+    if (latest->state == runtime_state::error) co_return;  // the runtime's verdict: leave its keys
+    if (latest->state == runtime_state::deployed_stopped || latest->state == runtime_state::running) {
+      auto d = desired_components(*latest, e.catalog, latest->state == runtime_state::running, what);
+      if (!d) co_return;
+      desired = std::move(d).value();
+    }
+    tag.revision = latest->revision;
+  } else if (latest.error().code != errc::not_found) {
+    co_return;
+  }
+  (void)co_await keys.apply(desired, tag, reconciler::foreign::skip);
+}
+
 asio::awaitable<result<flow>> run_step(detail::engine_impl& e, std::string id, operation op) {
   const lifecycle_step step = step_of(op);
   const operation_label what{step.verb, id};
@@ -298,12 +338,8 @@ asio::awaitable<result<flow>> run_step(detail::engine_impl& e, std::string id, o
   }
   auto current = co_await e.flows.get(id);
   if (!current) co_return prefixed(what, current.error());
-
-  // Already in the target state: the operation is made again, so that an interrupted one
-  // converges. Otherwise the state must be one the step starts from.
-  const bool again = current->state == step.target;
   const bool startable = current->state == step.from || (step.also_from_error && current->state == runtime_state::error);
-  if (!again && !startable) {
+  if (!startable) {
     co_return error{errc::invalid_state,
                     what + ": the flow is " + state_text(*current) + "; " + std::string(step.verb) + " needs " +
                         std::string(step.needs)};
@@ -319,48 +355,51 @@ asio::awaitable<result<flow>> run_step(detail::engine_impl& e, std::string id, o
     desired = std::move(d).value();
   }
 
+  // The keys first, the state last: until the state is written, a retry of the same operation
+  // finds the flow where it was and finishes the keys.
   reconciler keys(e, what, id);
   if (auto r = co_await keys.read_keys(); !r) co_return std::move(r).error();
   if (auto r = co_await keys.check_free(desired); !r) co_return std::move(r).error();
-
-  flow stored = std::move(current).value();
-  if (!again) {
-    const runtime_state before = stored.state;
-    flow next = stored;
-    next.state = step.target;
-    const timestamp now = timestamp::now();
-    switch (op) {
-      case operation::deploy:
-        next.deployed_at = now;
-        next.started_at.reset();
-        next.stopped_at.reset();
-        break;
-      case operation::start:
-        next.started_at = now;
-        break;
-      case operation::stop:
-        next.stopped_at = now;
-        break;
-      case operation::undeploy:
-        next.deployed_at.reset();
-        next.started_at.reset();
-        next.stopped_at.reset();
-        break;
-    }
-    auto updated = co_await e.flows.update(std::move(next));
-    if (!updated) {
-      if (updated.error().code == errc::conflict) {
-        co_return error{errc::conflict, what + ": the flow changed while it was checked (an edit or another "
-                                               "operation); nothing was written; reload and retry"};
-      }
-      co_return prefixed(what, updated.error());
-    }
-    stored = std::move(updated).value();
-    e.tell({engine_event::kind::state_changed, id, {}, before, stored.state});
+  const std::uint64_t read_revision = current->revision;
+  const owner_tag tag{id, read_revision};
+  if (auto r = co_await keys.apply(desired, tag, reconciler::foreign::take_checked); !r) {
+    co_return std::move(r).error();
   }
 
-  if (auto r = co_await keys.apply(desired, owner_tag{id, stored.revision}); !r) co_return std::move(r).error();
-  co_return stored;
+  const runtime_state before = current->state;
+  flow next = std::move(current).value();
+  next.state = step.target;
+  const timestamp now = timestamp::now();
+  switch (op) {
+    case operation::deploy:
+      next.deployed_at = now;
+      next.started_at.reset();
+      next.stopped_at.reset();
+      break;
+    case operation::start:
+      next.started_at = now;
+      break;
+    case operation::stop:
+      next.stopped_at = now;
+      break;
+    case operation::undeploy:
+      next.deployed_at.reset();
+      next.started_at.reset();
+      next.stopped_at.reset();
+      break;
+  }
+  auto updated = co_await e.flows.update(std::move(next));
+  if (!updated) {
+    if (updated.error().code == errc::conflict || updated.error().code == errc::not_found) {
+      co_await repair(e, id, read_revision, what);
+      co_return error{errc::conflict, what + ": the flow changed while it was " + std::string(step.verb) +
+                                           "ed (an edit or another operation won); its components match the "
+                                           "flow as it is now; reload and retry"};
+    }
+    co_return prefixed(what, updated.error());
+  }
+  e.tell({engine_event::kind::state_changed, id, {}, before, updated->state});
+  co_return updated;
 }
 
 }  // namespace
@@ -403,7 +442,10 @@ asio::awaitable<result<void>> engine::remove(std::string id) {
   reconciler keys(*impl_, what, id);
   if (auto r = co_await keys.read_keys(); !r) co_return std::move(r).error();
   const std::map<std::string, std::string> none;
-  if (auto r = co_await keys.apply(none, owner_tag{id, current->revision}); !r) co_return std::move(r).error();
+  const owner_tag tag{id, current->revision};
+  if (auto r = co_await keys.apply(none, tag, reconciler::foreign::skip); !r) {
+    co_return std::move(r).error();
+  }
   auto removed = co_await impl_->flows.remove(id, current->version);
   if (!removed) co_return prefixed(what, removed.error());
   co_return success();

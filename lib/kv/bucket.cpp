@@ -171,6 +171,8 @@ std::int64_t bucket::max_value_bytes(std::size_t header_bytes) const noexcept {
 // ---------------------------------------------------------------------------------------------
 // Writes
 
+// Callers pass owner_tag() rather than {}: g++ 12 destroys a coroutine argument made from a
+// braced list twice.
 asio::awaitable<result<std::uint64_t>> bucket::publish(std::string key, std::string value,
                                                        std::optional<std::uint64_t> expected_revision, bool is_delete,
                                                        operation_label what, owner_tag owner) {
@@ -207,7 +209,7 @@ asio::awaitable<result<std::uint64_t>> bucket::publish(std::string key, std::str
 }
 
 asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::string value, operation_label what) {
-  auto first = co_await publish(key, value, 0, false, what, {});
+  auto first = co_await publish(key, value, 0, false, what, owner_tag());
   if (first || first.error().code != errc::conflict) co_return first;
 
   // The key has messages. A tombstone (delete or purge marker) may be replaced: retry once
@@ -219,7 +221,7 @@ asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::stri
     co_return error{errc::already_exists, what + ": a flow with this id exists"};
   }
   if (was_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled(what);
-  auto second = co_await publish(std::move(key), std::move(value), (*last)->revision, false, what, {});
+  auto second = co_await publish(std::move(key), std::move(value), (*last)->revision, false, what, owner_tag());
   if (!second && second.error().code == errc::conflict) {
     co_return error{errc::already_exists, what + ": a flow with this id was created concurrently"};
   }
@@ -228,7 +230,7 @@ asio::awaitable<result<std::uint64_t>> bucket::create(std::string key, std::stri
 
 asio::awaitable<result<std::uint64_t>> bucket::update(std::string key, std::string value,
                                                       std::uint64_t expected_revision, operation_label what) {
-  co_return co_await publish(std::move(key), std::move(value), expected_revision, false, what, {});
+  co_return co_await publish(std::move(key), std::move(value), expected_revision, false, what, owner_tag());
 }
 
 asio::awaitable<result<std::uint64_t>> bucket::write_owned(std::string key, std::string value,
@@ -239,7 +241,7 @@ asio::awaitable<result<std::uint64_t>> bucket::write_owned(std::string key, std:
 
 asio::awaitable<result<std::uint64_t>> bucket::erase(std::string key, std::uint64_t expected_revision,
                                                      operation_label what) {
-  co_return co_await publish(std::move(key), {}, expected_revision, true, what, {});
+  co_return co_await publish(std::move(key), {}, expected_revision, true, what, owner_tag());
 }
 
 // ---------------------------------------------------------------------------------------------
