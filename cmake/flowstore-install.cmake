@@ -74,7 +74,8 @@ install(FILES
   COMPONENT flowstore_development)
 
 # flowstore.pc. Boost has no pkg-config file, so its flags are written out; nats.c has one
-# (libnats). A static libflowstore needs libnats on every link; a shared one only at run time.
+# (libnats), as has OpenSSL (libcrypto). A static libflowstore needs them on every link; a shared
+# one only at run time.
 get_target_property(flowstore_type flowstore TYPE)
 if(flowstore_type STREQUAL "STATIC_LIBRARY")
   set(FLOWSTORE_PC_NATS_FIELD Requires)

@@ -70,8 +70,12 @@ struct connect_options {
   std::string password{};          ///< …and the password.
   std::string token{};             ///< Token authentication.
   std::string credentials_file{};  ///< A `.creds` file (JWT and nkey seed) for decentralized auth.
-  std::string nkey_public_key{};   ///< nkey authentication: the user's public key (`U…`)…
-  std::string nkey_seed_file{};    ///< …and the file holding its seed (`SU…`); nkey auth is used when this is set.
+  /// nkey authentication, optional: the user's public key (`U…`), derived from the seed when
+  /// empty; when set it must be the seed's (else connect() fails with errc::configuration_error).
+  std::string nkey_public_key{};
+  /// nkey authentication: the file holding the user's seed (`SU…`), read again at every
+  /// (re)connect; nkey auth is used when this is set. The library signs the server's nonce.
+  std::string nkey_seed_file{};
 
   tls_options tls{};  ///< TLS; see tls_options.
 

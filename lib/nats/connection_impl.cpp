@@ -1,6 +1,7 @@
 #include "nats/connection_impl.hpp"
 
 #include "nats/blocking.hpp"
+#include "nats/nkey.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -8,7 +9,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
+#include <variant>
 #include <vector>
 
 namespace flowstore::detail {
@@ -183,7 +186,17 @@ result<void> connection_impl::connect_blocking() {
     s = natsOptions_SetUserCredentialsFromFiles(o, options_.credentials_file.c_str(), nullptr);
   }
   if (s == NATS_OK && !options_.nkey_seed_file.empty()) {
-    s = natsOptions_SetNKeyFromSeed(o, options_.nkey_public_key.c_str(), options_.nkey_seed_file.c_str());
+    // The library signs (see nats/nkey.hpp), and the public key comes from the seed.
+    nkey::decoded_seed seed = nkey::read_user_seed(options_.nkey_seed_file);
+    if (const auto* problem = std::get_if<std::string>(&seed)) return error{errc::configuration_error, what + ": " + *problem};
+    const std::string public_key = nkey::public_key_of(std::get<nkey::seed_bytes>(seed));
+    nkey::wipe(std::get<nkey::seed_bytes>(seed));
+    if (!options_.nkey_public_key.empty() && options_.nkey_public_key != public_key) {
+      return error{errc::configuration_error,
+                   what + ": the nkey public key " + options_.nkey_public_key + " is not the seed's (" + public_key + ")"};
+    }
+    hub_->nkey_seed_file = options_.nkey_seed_file;
+    s = natsOptions_SetNKey(o, public_key.c_str(), &on_sign_nonce, hub_);
   }
   if (s == NATS_OK && tls) {
     s = natsOptions_SetSecure(o, true);
@@ -210,7 +223,13 @@ result<void> connection_impl::connect_blocking() {
   if (s != NATS_OK) return error{errc::invalid_argument, what + ": invalid connection options", last_error_text()};
 
   natsConnection* raw_connection = nullptr;
-  s = natsConnection_Connect(&raw_connection, o);
+  // An attempt whose nonce signature could not be sent is made again: with a fresh nonce it fails
+  // so only one time in 256.
+  for (int attempt = 1;; ++attempt) {
+    hub_->unsendable_signature = false;
+    s = natsConnection_Connect(&raw_connection, o);
+    if (s == NATS_OK || !hub_->unsendable_signature || attempt == 8) break;
+  }
   if (s != NATS_OK) {
     error e = failed(s);
     if (s == NATS_SSL_ERROR || s == NATS_SECURE_CONNECTION_WANTED || s == NATS_SECURE_CONNECTION_REQUIRED) {
@@ -527,6 +546,31 @@ void connection_impl::on_inbox_complete(void* closure) {
   std::lock_guard lock(hub->mutex);
   hub->inbox_complete = true;
   hub->finished.notify_all();
+}
+
+natsStatus connection_impl::on_sign_nonce(char** error_text, unsigned char** signature, int* length, const char* nonce,
+                                          void* closure) {
+  auto* hub = static_cast<callback_hub*>(closure);
+  auto fail = [&](const std::string& text) {
+    *error_text = strdup(text.c_str());  // nats.c frees it
+    return NATS_ERR;
+  };
+  nkey::decoded_seed seed = nkey::read_user_seed(hub->nkey_seed_file);
+  if (const auto* problem = std::get_if<std::string>(&seed)) return fail(*problem);
+  auto& bytes = std::get<nkey::seed_bytes>(seed);
+  const std::optional<nkey::signature_bytes> signed_nonce = nkey::sign(bytes, nonce == nullptr ? "" : nonce);
+  nkey::wipe(bytes);
+  if (!signed_nonce) return fail("nkey: signing the server's nonce failed");
+  if (!nkey::sendable(*signed_nonce)) {
+    hub->unsendable_signature = true;
+    return fail("nkey: the nonce's signature starts with a zero byte, which nats.c cannot send");
+  }
+  auto* out = static_cast<unsigned char*>(std::malloc(signed_nonce->size()));  // nats.c frees it
+  if (out == nullptr) return NATS_NO_MEMORY;
+  std::memcpy(out, signed_nonce->data(), signed_nonce->size());
+  *signature = out;
+  if (length != nullptr) *length = static_cast<int>(signed_nonce->size());
+  return NATS_OK;
 }
 
 void connection_impl::on_disconnected(natsConnection*, void* closure) {

@@ -60,6 +60,10 @@ struct callback_hub {
   // Replies waiting for the strand. One drain is posted when the first arrives, so a burst of
   // replies costs one trip through the io_context, not one each.
   std::vector<nats_message_ptr> replies;
+  // nkey authentication: the seed file, read again for every signature (set before connecting).
+  std::string nkey_seed_file;
+  // Set when a signature could not be sent (see nats/nkey.hpp): the attempt is worth repeating.
+  std::atomic<bool> unsendable_signature{false};
 };
 
 /// Receives the messages of a stream: a request whose reply subject takes many messages (a
@@ -191,6 +195,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   static void on_reconnected(natsConnection*, void* closure);
   static void on_closed(natsConnection*, void* closure);
   static void on_async_error(natsConnection*, natsSubscription*, natsStatus status, void* closure);
+  static natsStatus on_sign_nonce(char** error_text, unsigned char** signature, int* length, const char* nonce,
+                                  void* closure);
 
   // Strand only.
   void handle_reply(nats_message_ptr msg);

@@ -166,15 +166,26 @@ TEST_CASE("security: an nkey connects and an unknown nkey is authentication_fail
   nats_server server(config);
 
   run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    // The seed file alone: the public key is derived from it.
     auto good_options = base_options(server);
-    good_options.nkey_public_key = allowed.public_key;
     good_options.nkey_seed_file = (dir.path() / "allowed.nk").string();
-    auto good = co_await try_connect(std::move(good_options));
+    auto good = co_await try_connect(good_options);
     co_await require_working(good, "with-nkey");
+    // With the public key given too, it must be the seed's.
+    good_options.nkey_public_key = allowed.public_key;
+    auto named = co_await try_connect(good_options);
+    co_await require_working(named, "with-nkey-and-public-key");
+    good_options.nkey_public_key = stranger.public_key;
+    auto mismatched = co_await try_connect(good_options);
+    REQUIRE_ERROR(mismatched, errc::configuration_error);
+    CHECK_THAT(mismatched.error().message, Catch::Contains("is not the seed's"));
+    good_options.nkey_seed_file = (dir.path() / "missing.nk").string();
+    auto unreadable = co_await try_connect(good_options);
+    REQUIRE_ERROR(unreadable, errc::configuration_error);
+    CHECK_THAT(unreadable.error().message, Catch::Contains("cannot be read"));
 
     attempt_texts texts;
     auto bad_options = base_options(server);
-    bad_options.nkey_public_key = stranger.public_key;
     bad_options.nkey_seed_file = (dir.path() / "stranger.nk").string();
     texts.watch(bad_options);
     auto bad = co_await try_connect(std::move(bad_options));
