@@ -319,7 +319,11 @@ TEST_CASE("usage errors exit 1", "[cli]") {
   CHECK(run({"frobnicate"}).exit_code == 1);
   CHECK(run({"get"}).exit_code == 1);                             // missing ID
   CHECK(run({"list", "--timeout", "soon"}).exit_code == 1);       // bad duration
-  CHECK(run({"list", "--nkey", "/nonexistent"}).exit_code == 1);  // --nkey without --nkey-public
+  CHECK(run({"list", "--nkey-public", "UAVOZ7IVLKTXZH7PTN3YUNBJINIK7JGL7SU5PY6VDK7B6RCUI37UUH3D"}).exit_code == 1);
+  const auto unreadable_seed = run({"list", "--nkey", "/nonexistent"});
+  INFO_RUN(unreadable_seed);
+  CHECK(unreadable_seed.exit_code == 1);
+  CHECK_THAT(unreadable_seed.err, Catch::Contains("--nkey: cannot read '/nonexistent'"));
   CHECK(run({"import", "/nonexistent/dir"}).exit_code == 1);
   const auto missing = run({"create", "/nonexistent/flow.json"});
   INFO_RUN(missing);

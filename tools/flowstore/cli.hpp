@@ -71,6 +71,8 @@ int report(std::string_view message, int code);
 void set_secrets(std::vector<std::string> secrets);
 /// `text` on one line, control characters as spaces, secrets as "***".
 std::string sanitize(std::string_view text);
+/// A user-supplied value (an id, a name) quoted for a message, on one line: 'value'.
+std::string quote(std::string_view s);
 /// A URL with any user:password@ part replaced by ***@.
 std::string redact_url(std::string_view url);
 

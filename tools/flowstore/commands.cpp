@@ -28,7 +28,6 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-std::string quote(std::string_view s) { return "'" + sanitize(s) + "'"; }
 
 // Display width of UTF-8 text: its code points (good enough for names in a table).
 std::size_t width_of(std::string_view s) {

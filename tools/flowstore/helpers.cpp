@@ -30,10 +30,9 @@ std::vector<std::string>& secret_list() {
   return secrets;
 }
 
-// A user-supplied value (an id, a name) quoted for a message, on one line.
-std::string quote(std::string_view s) { return "'" + sanitize(s) + "'"; }
-
 }  // namespace
+
+std::string quote(std::string_view s) { return "'" + sanitize(s) + "'"; }
 
 int exit_code_for(const error& e) {
   if (e.code == condition::invalid) return exit_invalid;

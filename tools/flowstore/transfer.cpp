@@ -35,7 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string quote(std::string_view s) { return "'" + sanitize(s) + "'"; }
 
 // Progress on stderr: a redrawn bar on a terminal, a line per tenth otherwise (logs and pipes).
 class progress {
