@@ -234,7 +234,10 @@ class engine {
   /// Saves an edit of a flow's content (name, description, nodes, connections, created_by
   /// when empty): store::update() with the lifecycle fields — runtime state, deployed_at,
   /// started_at, stopped_at, created_at — kept as stored, so a client cannot change them. The
-  /// edit's `version` must be the stored one. Refused while the flow runs, atomically: the
+  /// edit's `version` must be the stored one, or an older one whose content (name,
+  /// description, nodes, connections) is still the stored content: a client that read the flow
+  /// before a deploy, start or stop holds an older version though nobody changed what it edits
+  /// (the history must still keep that version). Refused while the flow runs, atomically: the
   /// write is a compare-and-set on the revision the check read.
   ///
   /// - Errors: errc::invalid_state (running), errc::not_found, errc::conflict, and the errors

@@ -411,12 +411,44 @@ asio::awaitable<result<flow>> engine::undeploy(std::string id) {
   co_return co_await run_step(*impl_, std::move(id), operation::undeploy);
 }
 
+namespace {
+
+// What an edit changes: everything but the lifecycle and the audit fields.
+bool same_content(const flow& a, const flow& b) {
+  return a.name == b.name && a.description == b.description && a.nodes == b.nodes &&
+         a.connections == b.connections && a.unknown_fields == b.unknown_fields;
+}
+
+// Whether the flow's content at `version` (its latest incarnation) is the content of `current`:
+// then only lifecycle writes came after it. False when that revision is no longer kept.
+asio::awaitable<bool> content_unchanged_since(store& flows, const flow& current, std::int64_t version) {
+  auto revisions = co_await flows.history(current.id);
+  if (!revisions) co_return false;
+  for (auto it = revisions->rbegin(); it != revisions->rend(); ++it) {
+    if (it->operation != revision_operation::put) break;  // an older incarnation
+    if (!it->content || !*it->content) continue;
+    const flow& earlier = **it->content;
+    if (earlier.version == version) co_return same_content(earlier, current);
+    if (earlier.version < version) break;
+  }
+  co_return false;
+}
+
+}  // namespace
+
 asio::awaitable<result<flow>> engine::edit(flow f) {
   const operation_label what{"edit", f.id};
   auto current = co_await impl_->flows.get(f.id);
   if (!current) co_return prefixed(what, current.error());
   if (current->state == runtime_state::running) {
     co_return error{errc::invalid_state, what + ": the flow is running; stop it first"};
+  }
+  // A client that read the flow before a deploy, start or stop holds an older version, though
+  // nobody changed what it edits: its edit applies on top. A content change since its version
+  // stays a conflict.
+  if (f.version > 0 && f.version < current->version &&
+      co_await content_unchanged_since(impl_->flows, *current, f.version)) {
+    f.version = current->version;
   }
   // The lifecycle is the engine's and the audit fields the store's: whatever the client sent.
   f.revision = current->revision;

@@ -442,3 +442,37 @@ TEST_CASE("engine: a deploy, start or undeploy killed between writes converges w
       },
       120s);
 }
+
+TEST_CASE("engine: an edit from a copy read before deploy, start and stop applies; after a content change it "
+          "conflicts",
+          "[engine]") {
+  nats_server server;
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    auto s = co_await open_store(conn);
+    auto engine = co_await open_engine(s);
+    auto created = co_await s.create(udp_flow("rebased", 1, "r"));
+    REQUIRE_OK(created);
+    // The flow-builder UI keeps the version it read and takes only the state from a deploy.
+    for (auto step : {&flowstore::engine::deploy, &flowstore::engine::start, &flowstore::engine::stop}) {
+      auto done = co_await (engine.*step)("rebased");
+      REQUIRE_OK(done);
+    }
+    auto client = *created;
+    client.name = "renamed by a client holding version 1";
+    auto saved = co_await engine.edit(client);
+    REQUIRE_OK(saved);
+    CHECK(saved->version == 5);
+    CHECK(saved->name == client.name);
+    CHECK(saved->state == runtime_state::deployed_stopped);
+
+    // Version 1's content is no longer the flow's: the same copy now conflicts.
+    client.name = "a second edit from version 1";
+    auto stale = co_await engine.edit(client);
+    REQUIRE_ERROR(stale, errc::conflict);
+    auto now = co_await s.get("rebased");
+    REQUIRE_OK(now);
+    CHECK(now->name == "renamed by a client holding version 1");
+    CHECK(now->version == 5);
+  });
+}
