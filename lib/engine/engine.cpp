@@ -437,7 +437,8 @@ asio::awaitable<bool> content_unchanged_since(store& flows, const flow& current,
 }  // namespace
 
 asio::awaitable<result<flow>> engine::edit(flow f) {
-  const operation_label what{"edit", f.id};
+  const std::string id = f.id;  // the label outlives `f`, which the update takes
+  const operation_label what{"edit", id};
   auto current = co_await impl_->flows.get(f.id);
   if (!current) co_return prefixed(what, current.error());
   if (current->state == runtime_state::running) {

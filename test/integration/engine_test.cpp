@@ -451,11 +451,13 @@ TEST_CASE("engine: an edit from a copy read before deploy, start and stop applie
     auto conn = co_await connect_to(server);
     auto s = co_await open_store(conn);
     auto engine = co_await open_engine(s);
-    auto created = co_await s.create(udp_flow("rebased", 1, "r"));
+    // Longer than a short string's inline buffer: an error message naming it must not outlive it.
+    const std::string id = "a-flow-id-longer-than-sixteen-bytes";
+    auto created = co_await s.create(udp_flow(id, 1, "r"));
     REQUIRE_OK(created);
     // The flow-builder UI keeps the version it read and takes only the state from a deploy.
     for (auto step : {&flowstore::engine::deploy, &flowstore::engine::start, &flowstore::engine::stop}) {
-      auto done = co_await (engine.*step)("rebased");
+      auto done = co_await (engine.*step)(id);
       REQUIRE_OK(done);
     }
     auto client = *created;
@@ -470,7 +472,7 @@ TEST_CASE("engine: an edit from a copy read before deploy, start and stop applie
     client.name = "a second edit from version 1";
     auto stale = co_await engine.edit(client);
     REQUIRE_ERROR(stale, errc::conflict);
-    auto now = co_await s.get("rebased");
+    auto now = co_await s.get(id);
     REQUIRE_OK(now);
     CHECK(now->name == "renamed by a client holding version 1");
     CHECK(now->version == 5);
