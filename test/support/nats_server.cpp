@@ -96,6 +96,16 @@ std::string title_of(const nats_server& s) {
   return "nats-server " + s.name() + " (" + s.url() + ", log " + s.log_path().string() + ")";
 }
 
+}  // namespace
+
+void report_log_on_failure(std::string title, std::string tail) {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.retired.push_back({std::move(title), std::move(tail)});
+}
+
+namespace {
+
 class server_log_listener : public Catch::TestEventListenerBase {
  public:
   using TestEventListenerBase::TestEventListenerBase;

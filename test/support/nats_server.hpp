@@ -53,6 +53,10 @@ struct server_options {
   std::chrono::milliseconds ready_timeout = std::chrono::seconds(10);
 };
 
+// Hands the log of another process of the test (a server under test, say) to the failure
+// listener: it is printed after the current test case if that fails.
+void report_log_on_failure(std::string title, std::string tail);
+
 // A free TCP port on 127.0.0.1 at the time of the call (bind port 0, read it, close).
 int free_loopback_port();
 // n distinct free ports: all are held open together before any is released.

@@ -28,9 +28,9 @@ std::vector<std::string> secrets_of(const server_settings& s) {
 // environment variables) and on each server command (`flowstore list --server URL`). Only the
 // main command reads the environment: CLI11 would otherwise let a subcommand's environment
 // variable override a flag given before the subcommand.
-void add_connection_options(CLI::App* cmd, connection_flags& flags, bool main_command, const std::string& server_names) {
+void add_connection_options(CLI::App* cmd, connection_flags& flags, bool main_command, const std::string& server_names,
+                            const std::string& group) {
   server_settings& s = flags.settings;
-  const char* group = "Connection (before or after the command)";
   auto env = [main_command](CLI::Option* opt, const char* name) {
     if (main_command) opt->envname(name);
     return opt;

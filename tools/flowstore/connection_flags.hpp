@@ -21,11 +21,12 @@ struct connection_flags {
 /// and the user-info part of server URLs.
 std::vector<std::string> secrets_of(const server_settings& s);
 
-/// Adds the connection flags to `cmd`: `server_names` names the server URL flag (the tool's
-/// "-s,--server", the server's "--nats,-s,--server"). Only a main command reads the
+/// Adds the connection flags to `cmd`, in the help's `group`: `server_names` names the server
+/// URL flag (the tool's "-s,--server", the server's "--nats,-s,--server"). Only a main command reads the
 /// environment (FLOWSTORE_SERVER, FLOWSTORE_USER, …).
 void add_connection_options(CLI::App* cmd, connection_flags& flags, bool main_command,
-                            const std::string& server_names = "-s,--server");
+                            const std::string& server_names = "-s,--server",
+                            const std::string& group = "Connection (before or after the command)");
 
 /// The flags given after a subcommand win over the same flags before it, which win over the
 /// environment and the defaults.
