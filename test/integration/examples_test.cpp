@@ -137,16 +137,6 @@ http_reply http(const std::string& method, const std::string& url, const std::st
   return {std::stoi(result.output.substr(last_line + 1)), result.output.substr(0, last_line)};
 }
 
-// Reads the event stream until the `data:` line of a `type` event for flow `id`.
-std::string read_event(child_process& stream, const std::string& type, const std::string& id) {
-  const std::string wanted = "data: {\"type\":\"" + type + "\",\"id\":\"" + id + "\"";
-  while (true) {
-    const auto line = stream.read_line();
-    REQUIRE(line.has_value());  // curl's --max-time ends the stream when the event never comes
-    if (line->starts_with(wanted)) return *line;
-  }
-}
-
 }  // namespace
 
 TEST_CASE("quickstart runs the whole cycle", "[examples]") {
@@ -181,142 +171,46 @@ TEST_CASE("asio_integration keeps the loop running under load", "[examples]") {
   CHECK_THAT(result.output, Catch::Contains("TCP echoes"));
 }
 
-TEST_CASE("http_server serves the flow-builder routes and streams events", "[examples]") {
+TEST_CASE("http_server lists and serves stored flows, and refuses a port that is not a number", "[examples]") {
   flowstore::test::nats_server nats;
+  flowstore::test::run_async([&](boost::asio::io_context& io) -> boost::asio::awaitable<void> {
+    flowstore::connect_options options;
+    options.servers = {nats.url()};
+    auto conn = co_await flowstore::connect(io.get_executor(), std::move(options));
+    REQUIRE(conn);
+    auto store = co_await flowstore::store::open(*conn);
+    REQUIRE(store);
+    flowstore::flow f;
+    f.id = "served";
+    f.name = "Served over HTTP";
+    auto created = co_await store->create(f);
+    REQUIRE(created);
+    co_await conn->close();
+  });
   child_process server({FLOWSTORE_EXAMPLE_HTTP_SERVER, nats.url(), "0"});
   const auto listening = server.read_line();
   REQUIRE(listening.has_value());
   const std::string prefix = "listening on http://127.0.0.1:";
   REQUIRE(listening->starts_with(prefix));
-  const std::string port = listening->substr(prefix.size());
-  const std::string flows = "http://127.0.0.1:" + port + "/flowbuilder/flows";
+  const std::string base = "http://127.0.0.1:" + listening->substr(prefix.size());
 
-  // The stream starts before the writes; its first line means the server's watch is in place.
-  child_process events({"curl", "-sSN", "--max-time", "120", flows + "/events"});
-  CHECK(events.read_line() == ": watching");
-
-  const auto created = http("POST", flows,
-                            R"({"name":"HTTP demo","nodes":[{"id":"n1","component":"udp",)"
-                            R"("type":"input","name":"udp-1","position":{"x":1,"y":2}}]})");
-  INFO(created.body);
-  REQUIRE(created.status == 201);
-  const auto created_flow = flowstore::flow_from_json(created.body);
-  REQUIRE(created_flow);
-  const std::string id = created_flow->id;
-  CHECK(id.size() == 36);  // a generated UUID
-  CHECK(created_flow->version == 1);
-  CHECK_THAT(read_event(events, "put", id), Catch::Contains("\"revision\":1,\"flow\":{\"id\":\"" + id + "\""));
-
-  const auto fetched = http("GET", flows + "/" + id);
-  CHECK(fetched.status == 200);
-  CHECK(fetched.body == created.body);
-
-  auto edited = *created_flow;
-  edited.description = "edited over HTTP";
-  const auto updated = http("PUT", flows + "/" + id, *flowstore::to_json(edited));
-  INFO(updated.body);
-  CHECK(updated.status == 200);
-  CHECK(boost::json::parse(updated.body).at("version") == 2);
-
-  const auto stale = http("PUT", flows + "/" + id, created.body);
-  CHECK(stale.status == 409);
-  CHECK_THAT(stale.body, Catch::StartsWith("{\"error\":") && Catch::Contains("conflict"));
-
-  const auto malformed = http("POST", flows, "{\"name\":");
-  CHECK(malformed.status == 400);
-  CHECK_THAT(malformed.body, Catch::StartsWith("{\"error\":"));
-
-  const auto mismatched = http("PUT", flows + "/another-id", created.body);
-  CHECK(mismatched.status == 400);
-  CHECK_THAT(mismatched.body, Catch::StartsWith("{\"error\":"));
-
-  const auto missing = http("GET", flows + "/no-such-flow");
-  CHECK(missing.status == 404);
-  CHECK_THAT(missing.body, Catch::StartsWith("{\"error\":"));
-
-  const auto validated = http("POST", flows + "/draft/validate", R"({"nodes":[{"id":"a","component":"udp"}]})");
-  CHECK(validated.status == 200);
-  CHECK_THAT(validated.body, Catch::StartsWith("{\"valid\":false,\"problems\":[") &&
-                                 Catch::Contains("\"flow: name is required\"") &&
-                                 Catch::Contains("\"node[0] 'a': type is required\""));
-
-  const auto listed = http("GET", flows);
+  const auto listed = http("GET", base + "/flows");
   CHECK(listed.status == 200);
-  const auto listed_flows = boost::json::parse(listed.body).at("flows").as_array();
-  REQUIRE(listed_flows.size() == 1);
-  CHECK(listed_flows[0].at("id").as_string() == id);
-  CHECK(listed_flows[0].at("version") == 2);
+  CHECK(listed.body == R"([{"id":"served","name":"Served over HTTP","version":1}])");
+  const auto got = http("GET", base + "/flows/served");
+  CHECK(got.status == 200);
+  const auto decoded = flowstore::flow_from_json(got.body);
+  REQUIRE(decoded);
+  CHECK(decoded->name == "Served over HTTP");
+  const auto missing = http("GET", base + "/flows/nope");
+  CHECK(missing.status == 404);
+  CHECK_THAT(missing.body, Catch::StartsWith("{\"error\":\"get flow 'nope'"));
+  CHECK(http("POST", base + "/flows", "{}").status == 404);
+  CHECK(server.stop(SIGTERM) == -1);
 
-  CHECK(http("DELETE", flows + "/" + id).status == 204);
-  CHECK(http("GET", flows + "/" + id).status == 404);
-  CHECK(http("DELETE", flows + "/" + id).status == 404);
-  CHECK_THAT(read_event(events, "deleted", id), Catch::EndsWith("}"));
-
-  // A client that asks for events and never reads them, while 300 flows of 32 KB are written:
-  // 9.6 MB of events, more than its socket buffers (a few MB at most) and its watch buffer
-  // (64 events) hold together, so its stream coroutine blocks in its write and its watch
-  // pauses, while the server keeps serving everybody else.
-  const int stalled = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(stalled >= 0);
-  const int small_window = 4096;
-  setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small_window, sizeof small_window);
-  const timeval receive_limit{.tv_sec = 20, .tv_usec = 0};
-  setsockopt(stalled, SOL_SOCKET, SO_RCVTIMEO, &receive_limit, sizeof receive_limit);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(connect(stalled, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
-  const std::string stream_request = "GET /flowbuilder/flows/events HTTP/1.1\r\nHost: x\r\n\r\n";
-  REQUIRE(send(stalled, stream_request.data(), stream_request.size(), 0) ==
-          static_cast<ssize_t>(stream_request.size()));
-  // Its header tells that its watch is in place (the bytes stay unread after the peek).
-  std::array<char, 16> peeked{};
-  REQUIRE(recv(stalled, peeked.data(), peeked.size(), MSG_PEEK) > 0);
-
-  constexpr int load = 300;
-  constexpr int check_every = 50;
-  int answered = 0;
-  flowstore::test::run_async(
-      [&](boost::asio::io_context& io) -> boost::asio::awaitable<void> {
-        flowstore::connect_options options;
-        options.servers = {nats.url()};
-        auto conn = co_await flowstore::connect(io.get_executor(), std::move(options));
-        REQUIRE(conn);
-        auto store = co_await flowstore::store::open(*conn);
-        REQUIRE(store);
-        for (int i = 0; i < load; ++i) {
-          flowstore::flow f;
-          f.id = "load." + std::to_string(i);
-          f.name = "Load " + std::to_string(i);
-          f.description = std::string(32 * 1024, 'x');
-          auto written = co_await store->create(std::move(f));
-          REQUIRE(written);
-          // Ordinary requests keep being answered while the load goes on (curl blocks only
-          // this test's own thread).
-          if ((i + 1) % check_every == 0) {
-            const auto during_load = http("GET", flows + "/load." + std::to_string(i));
-            CHECK(during_load.status == 200);
-            if (during_load.status == 200) ++answered;
-          }
-        }
-        co_await conn->close();
-      },
-      std::chrono::seconds(120));
-  CHECK(answered == load / check_every);
-
-  const auto listed_after_load = http("GET", flows);
-  CHECK(listed_after_load.status == 200);
-  CHECK(boost::json::parse(listed_after_load.body).at("flows").as_array().size() == load);
-  // The reading client got everything, the last write included.
-  CHECK_THAT(read_event(events, "put", "load." + std::to_string(load - 1)), Catch::Contains("\"version\":1"));
-
-  // Stops cleanly with the stalled client still connected and the stream still open.
-  CHECK(server.stop(SIGTERM) == 0);
-  close(stalled);
-  // The server closed the stream: curl ends normally, not by its --max-time (exit code 28).
-  while (const auto rest = events.read_line()) CHECK((rest->empty() || *rest == ": heartbeat"));
-  CHECK(events.wait() == 0);
+  const auto bad_port = run(std::string(FLOWSTORE_EXAMPLE_HTTP_SERVER) + " " + nats.url() + " http 2>&1");
+  CHECK(bad_port.exit_code == 1);
+  CHECK_THAT(bad_port.output, Catch::Contains("usage: http_server NATS_URL [PORT]"));
 }
 
 TEST_CASE("retry_on_conflict applies every update despite conflicts", "[examples]") {
@@ -338,4 +232,22 @@ TEST_CASE("from_configs stores a flow built from component configurations", "[ex
   CHECK_THAT(result.output, Catch::Contains("valid    yes"));
   CHECK_THAT(result.output, Catch::Contains("created  'edge-01 pipeline' version 1, state running"));
   CHECK_THAT(result.output, Catch::EndsWith("read     4 nodes, 2 connections\n"));
+}
+
+TEST_CASE("deploy takes a flow through deploy, start, stop and undeploy with its components", "[examples]") {
+  flowstore::test::nats_server server;
+  const auto result = run(std::string(FLOWSTORE_EXAMPLE_DEPLOY) + " " + server.url());
+  INFO(result.output);
+  CHECK(result.exit_code == 0);
+  CHECK_THAT(result.output, Catch::StartsWith("checked  valid: 0 errors, 0 warnings, 1 connection discovered\n"));
+  CHECK_THAT(result.output, Catch::Contains("state    deployed_stopped (version 2)\n"
+                                            "         components.demo-filter (json_filter, disabled)\n"
+                                            "         components.demo-udp (udp, disabled)\n"
+                                            "state    running (version 3)\n"
+                                            "         components.demo-filter (json_filter, enabled)\n"
+                                            "         components.demo-udp (udp, enabled)\n"));
+  CHECK_THAT(result.output, Catch::Contains("state    not_deployed (version 5)\n"
+                                            "refused  stop flow 'deploy-demo': the flow is not_deployed; stop needs "
+                                            "running\n"
+                                            "removed  yes\n"));
 }
