@@ -9,9 +9,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <iterator>
-#include <sstream>
 #include <string>
 
 namespace {
@@ -93,23 +91,13 @@ int main(int argc, char** argv) {
   std::string header_timeout = "10s";
   app.add_option("--header-timeout", header_timeout, "time a client has to send a request's headers (default 10s)")
       ->type_name("DURATION")
-      ->check(CLI::Validator(
-          [](std::string& text) -> std::string {
-            return parse_duration(text) ? std::string() : "not a duration (1500, 250ms, 5s, 1m)";
-          },
-          ""))
+      ->check(duration_check())
       ->group("Server");
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    set_secrets(secrets_of(flags.settings));
-    std::ostringstream out, err;
-    const int code = app.exit(e, out, err);
-    std::cout << out.str();
-    std::istringstream lines(err.str());
-    for (std::string line; std::getline(lines, line);) std::cerr << sanitize(line) << '\n';
-    return code == 0 ? exit_ok : exit_usage;
+    return answer_parse_error(app, e, secrets_of(flags.settings));
   }
 
   server_settings& settings = flags.settings;

@@ -3,6 +3,8 @@
 #include <flowstore/store.hpp>
 
 #include <fstream>
+#include <iostream>
+#include <sstream>
 #include <utility>
 
 namespace flowstore::cli {
@@ -89,12 +91,27 @@ void add_connection_options(CLI::App* cmd, connection_flags& flags, bool main_co
                       "or a number with the unit ms, s or m (250ms, 5s, 1m). Env FLOWSTORE_TIMEOUT"),
       "FLOWSTORE_TIMEOUT")
       ->type_name("DURATION")
-      ->check(CLI::Validator(
-          [](std::string& text) -> std::string {
-            return parse_duration(text) ? std::string() : "not a duration (1500, 250ms, 5s, 1m)";
-          },
-          ""))
+      ->check(duration_check())
       ->group(group);
+}
+
+CLI::Validator duration_check() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        return parse_duration(text) ? std::string() : "not a duration (1500, 250ms, 5s, 1m)";
+      },
+      "");
+}
+
+int answer_parse_error(const CLI::App& app, const CLI::ParseError& e, std::vector<std::string> secrets) {
+  set_secrets(std::move(secrets));
+  std::ostringstream out, err;
+  const int code = app.exit(e, out, err);
+  std::cout << out.str();
+  // CLI11 may repeat a mistyped argument; mask anything secret in it.
+  std::istringstream lines(err.str());
+  for (std::string line; std::getline(lines, line);) std::cerr << sanitize(line) << '\n';
+  return code == 0 ? exit_ok : exit_usage;
 }
 
 connection_flags merge(const CLI::App* cmd, const connection_flags& after, connection_flags before) {

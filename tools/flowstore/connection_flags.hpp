@@ -36,4 +36,11 @@ connection_flags merge(const CLI::App* cmd, const connection_flags& after, conne
 /// when consistent.
 std::string inconsistency(const server_settings& s);
 
+/// Checks a DURATION flag (parse_duration()).
+CLI::Validator duration_check();
+
+/// Prints CLI11's answer to a parse error — the help, the version or the mistake — with the
+/// `secrets` masked, and returns the exit code: exit_ok for --help and --version, else exit_usage.
+int answer_parse_error(const CLI::App& app, const CLI::ParseError& e, std::vector<std::string> secrets);
+
 }  // namespace flowstore::cli

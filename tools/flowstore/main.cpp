@@ -9,8 +9,6 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -159,14 +157,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     auto secrets = secrets_of(before_command.settings);
     for (auto& secret : secrets_of(after_command.settings)) secrets.push_back(std::move(secret));
-    set_secrets(std::move(secrets));
-    std::ostringstream out, err;
-    const int code = app.exit(e, out, err);
-    std::cout << out.str();
-    // CLI11 may repeat a mistyped argument; mask anything secret in it.
-    std::istringstream lines(err.str());
-    for (std::string line; std::getline(lines, line);) std::cerr << sanitize(line) << '\n';
-    return code == 0 ? exit_ok : exit_usage;
+    return answer_parse_error(app, e, std::move(secrets));
   }
 
   CLI::App* command = app.get_subcommands().front();
