@@ -137,14 +137,6 @@ result<publish_reply> parse_publish_reply(std::string_view body) {
   return reply;
 }
 
-std::optional<std::uint64_t> current_revision_from(const api_error& e) noexcept {
-  const auto colon = e.description.rfind(':');
-  if (colon == std::string::npos) return std::nullopt;
-  std::string_view rest = std::string_view(e.description).substr(colon + 1);
-  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-  return parse_unsigned(rest);
-}
-
 owner_tag owner_from_headers(std::optional<std::string_view> flow, std::optional<std::string_view> revision) {
   if (!flow || flow->empty() || !revision) return {};
   const auto parsed = parse_unsigned(*revision);

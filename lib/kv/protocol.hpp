@@ -57,9 +57,6 @@ struct publish_reply {
 /// Parses a PubAck. Errors: errc::protocol_error when it is neither a PubAck nor an API error.
 result<publish_reply> parse_publish_reply(std::string_view body);
 
-/// The key's current revision from a 10071 description ("wrong last sequence: 6"), if present.
-std::optional<std::uint64_t> current_revision_from(const api_error& e) noexcept;
-
 enum class entry_operation { put, del, purge };
 
 /// The headers with which the engine marks a key of the runtime configuration as a flow's: the

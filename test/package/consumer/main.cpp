@@ -4,10 +4,7 @@
 // URL it also connects, which is why even the serverless run links connect() and so nats.c.
 //
 //   consumer [nats://127.0.0.1:4222]
-#include <flowstore/connection.hpp>
-#include <flowstore/flow.hpp>
-#include <flowstore/json.hpp>
-#include <flowstore/version.hpp>
+#include <flowstore/flowstore.hpp>  // the umbrella header: the whole API
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
