@@ -320,7 +320,8 @@ class checker {
 
   // The connections the ports imply, as semstreams' validator finds them: a stream output
   // whose subject overlaps an input's, a request output sharing an input's subject, a KV
-  // write feeding a watch of its bucket. Drawn connections are not repeated.
+  // write feeding a watch of its bucket. Drawn ones too: the UI redraws its edges from this
+  // list alone (a drawn connection's interfaces were checked with it).
   void discover_connections() {
     for (const validated_node& from : result_.nodes) {
       for (const validated_port& out : from.output_ports) {
@@ -334,10 +335,9 @@ class checker {
             if (!joined) continue;
             mark(from.id, port_direction::output, out.name);
             mark(to.id, port_direction::input, in.name);
-            if (drawn_.count({from.id, out.name, to.id, in.name}) != 0) continue;
             result_.discovered_connections.push_back(
                 {from.id, out.name, to.id, in.name, out.connection_id, out.pattern});
-            check_interfaces(from, out, to, in);
+            if (drawn_.count({from.id, out.name, to.id, in.name}) == 0) check_interfaces(from, out, to, in);
           }
         }
       }
@@ -360,6 +360,10 @@ class checker {
           if (input && p.required && p.pattern == port_pattern::stream) {
             error("orphaned_port", n.id, p.name, message,
                   {"Connect an output from another component", "Check that source component is configured correctly"});
+          } else if (p.required && p.pattern == port_pattern::stream) {
+            warning("orphaned_port", n.id, p.name, message,
+                    {"Consider connecting to a processor or output component",
+                     "Data will be published to " + p.connection_id + " but not consumed"});
           } else {
             warning("orphaned_port", n.id, p.name, message, {"This port is optional and can remain unconnected"});
           }

@@ -271,6 +271,14 @@ TEST_CASE("server: validate answers semstreams' ValidationResult for a draft or 
   CHECK(discovered[0].at("source_node_id").as_string() == "a");
   CHECK(discovered[0].at("target_node_id").as_string() == "b");
   CHECK(discovered[0].at("target_port").as_string() == "nats_input");
+  // The UI saves that edge as a connection and redraws its edges from discovered_connections
+  // alone: a drawn connection is still discovered.
+  json::value drawn = json::parse(draft);
+  drawn.as_object()["connections"] = json::parse(
+      R"([{"id":"auto_a_out_b_nats_input","source_node_id":"a","source_port":"out","target_node_id":"b","target_port":"nats_input"}])");
+  const auto redrawn = server.call("POST", "/flowbuilder/flows/v/validate", json::serialize(drawn));
+  REQUIRE(redrawn.status == 200);
+  CHECK(redrawn.json().at("discovered_connections").as_array().size() == 1);
 
   // An empty flow is an error, and a node of an unknown component.
   const auto empty = server.call("POST", "/flowbuilder/flows/v/validate", R"({"name":"e","runtime_state":"not_deployed"})");

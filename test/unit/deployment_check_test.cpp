@@ -156,8 +156,11 @@ TEST_CASE("deployment check: a udp input feeding a file output through matching 
   CHECK(r.nodes[0].input_ports[0].pattern == port_pattern::network);
   CHECK(r.nodes[0].output_ports[0].connection_id == "output.udp");
   CHECK(r.nodes[1].input_ports[0].name == "nats_input");
-  // The drawn connection is not discovered again.
-  CHECK(r.discovered_connections.empty());
+  // The drawn connection is discovered too (the UI redraws its edges from this list alone),
+  // and its interfaces are checked once.
+  REQUIRE(r.discovered_connections.size() == 1);
+  CHECK(r.discovered_connections[0].source_node_id == "n1");
+  CHECK(r.discovered_connections[0].target_port == "nats_input");
   // The file's own output is a file path: never an orphan.
   CHECK(find_issue(r.warnings, "disconnected_node") == nullptr);
 }
@@ -180,6 +183,17 @@ TEST_CASE("deployment check: connections the subjects imply are discovered and t
   REQUIRE(orphan != nullptr);
   CHECK(orphan->component_name == "g");
   CHECK(orphan->message == "input port 'nats_input' (stream): no_publishers");
+  // json_to_entity's output has no subscriber: a warning, with Go's suggestions for a required
+  // stream output.
+  const flowstore::validation_issue* unread = nullptr;
+  for (const auto& w : r.warnings) {
+    if (w.type == "orphaned_port" && w.component_name == "e") unread = &w;
+  }
+  REQUIRE(unread != nullptr);
+  CHECK(unread->message == "output port 'nats_output' (stream): no_subscribers");
+  REQUIRE(unread->suggestions.size() == 2);
+  CHECK(unread->suggestions[0] == "Consider connecting to a processor or output component");
+  CHECK_THAT(unread->suggestions[1], Catch::StartsWith("Data will be published to ") && Catch::EndsWith(" but not consumed"));
 
   // Interfaces that differ on a discovered connection are an error.
   auto map = node("m", "json_map", component_type::processor);

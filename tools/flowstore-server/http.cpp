@@ -9,7 +9,6 @@ namespace flowstore::server {
 response json_response(http::status status, std::string body) {
   response res{status, 11};
   res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
   // Go's encoder ends every body with a newline; clients that compare bodies expect it.
   if (body.empty() || body.back() != '\n') body += '\n';
   res.body() = std::move(body);
