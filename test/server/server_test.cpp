@@ -407,6 +407,9 @@ TEST_CASE("server: the status WebSocket answers the UI's subscribe and pushes th
       if (message->at("type").as_string() == "flow_status") current = message;
     }
     CHECK(ack->at("subscribed").as_array().size() == 4);
+    // The UI drops a message without an id and a timestamp; the answer has both.
+    CHECK(ack->at("id").as_string().size() == 16);
+    CHECK(ack->at("timestamp").is_int64());
     // The envelope the UI requires: type, id and timestamp (ms), flow_id and a payload.
     CHECK(current->at("id").as_string().size() == 16);
     CHECK(current->at("timestamp").as_int64() > 1'700'000'000'000);

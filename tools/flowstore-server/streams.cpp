@@ -124,6 +124,16 @@ class stream_client : public subscriber {
     return "event: " + std::string(event) + "\nid: " + std::to_string(next_id_++) + "\ndata: " + data + "\n\n";
   }
 
+  // A message of `type` with `fields` (`"name":value,…`) after the envelope's own: the UI drops
+  // one without an id and a timestamp, so answers to commands carry them too.
+  std::string reply(std::string_view type, const std::string& fields) {
+    char id[17];
+    std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(random_()));
+    return "{\"type\":\"" + std::string(type) + "\",\"id\":\"" + id +
+           "\",\"timestamp\":" + std::to_string(unix_ms(timestamp::now())) + ",\"flow_id\":" + json_string(flow_id_) +
+           "," + fields + "}";
+  }
+
   // Queues a message; a client past its budget is dropped at once.
   void send(std::string message) {
     if (box.push(std::move(message)) || dropped_ || !box.overflowed()) return;
@@ -139,11 +149,7 @@ class stream_client : public subscriber {
   }
 
   std::string envelope(std::string_view type, const std::string& payload) {
-    char id[17];
-    std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(random_()));
-    return "{\"type\":\"" + std::string(type) + "\",\"id\":\"" + id +
-           "\",\"timestamp\":" + std::to_string(unix_ms(timestamp::now())) + ",\"flow_id\":" + json_string(flow_id_) +
-           ",\"payload\":" + payload + "}";
+    return reply(type, "\"payload\":" + payload);
   }
 
   std::size_t budget_;
@@ -179,21 +185,21 @@ asio::awaitable<std::variant<flow, response>> stream_flow(app& a, const std::opt
 
 using ws_stream = websocket::stream<beast::tcp_stream&>;
 
-// The UI's one command: `{"command":"subscribe","message_types":[…]}`. The answers are not
-// enveloped, as semstreams answers them.
+// The UI's one command: `{"command":"subscribe","message_types":[…]}`. The answers have
+// semstreams' fields (`subscribed`; `code` and `message`) beside the envelope's.
 std::string answer_command(stream_client& client, std::string_view text) {
   boost::system::error_code ec;
   const boost::json::value command = boost::json::parse(text, ec);
   if (ec || !command.is_object()) {
-    return R"({"type":"error","code":"invalid_json","message":"A command is a JSON object"})";
+    return client.reply("error", R"("code":"invalid_json","message":"A command is a JSON object")");
   }
   const auto* name = command.as_object().if_contains("command");
   if (name == nullptr || !name->is_string()) {
-    return R"({"type":"error","code":"missing_command","message":"The object has no \"command\""})";
+    return client.reply("error", R"("code":"missing_command","message":"The object has no \"command\"")");
   }
   if (name->as_string() != "subscribe") {
-    return R"({"type":"error","code":"unknown_command","message":)" +
-           json_string("Unknown command " + std::string(name->as_string())) + "}";
+    return client.reply("error", R"("code":"unknown_command","message":)" +
+                                     json_string("Unknown command " + std::string(name->as_string())));
   }
   if (const auto* types = command.as_object().if_contains("message_types");
       types != nullptr && types->is_array() && !types->as_array().empty()) {
@@ -207,7 +213,7 @@ std::string answer_command(stream_client& client, std::string_view text) {
     if (!subscribed.empty()) subscribed += ',';
     subscribed += json_string(type);
   }
-  return "{\"type\":\"subscribe_ack\",\"subscribed\":[" + subscribed + "]}";
+  return client.reply("subscribe_ack", "\"subscribed\":[" + subscribed + "]");
 }
 
 asio::awaitable<void> read_commands(ws_stream& ws, stream_client& client) {
