@@ -16,10 +16,9 @@
 
 namespace flowstore {
 
-namespace asio = boost::asio;
-
 namespace detail {
 class connection_impl;
+struct access;  // the library's way to the implementation (lib/access.hpp)
 }
 
 /// TLS settings. TLS is used when `enabled` is set or a server URL has the `tls://` scheme;
@@ -112,7 +111,7 @@ class connection {
   ~connection();
 
   /// The executor given to connect(), on which the connection's strand runs.
-  asio::any_io_executor get_executor() const;
+  boost::asio::any_io_executor get_executor() const;
 
   /// True while connected (not while reconnecting or closed).
   bool is_connected() const;
@@ -136,13 +135,11 @@ class connection {
   ///   executor; the awaiting coroutine resumes on its own executor.
   /// - Cancellation: not supported; the close always completes.
   /// - Thread safety: may be called from any thread, also concurrently with operations.
-  asio::awaitable<void> close();
-
-  /// For the library's own layers; not part of the API.
-  const std::shared_ptr<detail::connection_impl>& impl() const noexcept { return impl_; }
+  boost::asio::awaitable<void> close();
 
  private:
-  friend asio::awaitable<result<connection>> connect(asio::any_io_executor, connect_options);
+  friend struct detail::access;
+  friend boost::asio::awaitable<result<connection>> connect(boost::asio::any_io_executor, connect_options);
   explicit connection(std::shared_ptr<detail::connection_impl> impl) noexcept;
 
   std::shared_ptr<detail::connection_impl> impl_;
@@ -165,6 +162,6 @@ class connection {
 ///   on its own executor.
 /// - Cancellation: not supported while an attempt runs.
 /// - Thread safety: may be called from any thread; connections are independent.
-asio::awaitable<result<connection>> connect(asio::any_io_executor executor, connect_options options);
+boost::asio::awaitable<result<connection>> connect(boost::asio::any_io_executor executor, connect_options options);
 
 }  // namespace flowstore

@@ -196,9 +196,9 @@ class engine {
   /// store's connection.
   ///
   /// - Errors: as store::open() for the configuration bucket.
-  static asio::awaitable<result<engine>> open(store flows, component_catalog catalog, engine_options options);
+  static boost::asio::awaitable<result<engine>> open(store flows, component_catalog catalog, engine_options options);
   /// open() with the default engine_options: the bucket "semstreams_config".
-  static asio::awaitable<result<engine>> open(store flows, component_catalog catalog);
+  static boost::asio::awaitable<result<engine>> open(store flows, component_catalog catalog);
 
   /// Validates the stored flow with validate_deployment() and, when it is deployable, writes
   /// each node's component disabled, removes keys the flow owned that no node names any more,
@@ -209,27 +209,27 @@ class engine {
   ///   component name another flow or the runtime's own configuration holds), errc::conflict
   ///   (the flow or a component key changed meanwhile), errc::corrupt_data, transport errors;
   ///   after a transport error some components may be written: deploy again to finish.
-  asio::awaitable<result<flow>> deploy(std::string id);
+  boost::asio::awaitable<result<flow>> deploy(std::string id);
 
   /// Enables the flow's components and sets running and started_at = now. The components are
   /// written from the flow as stored, so edits made while it was stopped take effect; the flow
   /// is checked again and must still be deployable.
   ///
   /// - Errors: as deploy(); errc::invalid_state unless deployed_stopped.
-  asio::awaitable<result<flow>> start(std::string id);
+  boost::asio::awaitable<result<flow>> start(std::string id);
 
   /// Disables the flow's components and sets deployed_stopped and stopped_at = now.
   ///
   /// - Errors: errc::not_found, errc::invalid_state unless running, errc::conflict,
   ///   errc::corrupt_data, transport errors.
-  asio::awaitable<result<flow>> stop(std::string id);
+  boost::asio::awaitable<result<flow>> stop(std::string id);
 
   /// Deletes every component key the flow owns and sets not_deployed, clearing deployed_at,
   /// started_at and stopped_at.
   ///
   /// - Errors: errc::not_found, errc::invalid_state (running or not_deployed), errc::conflict,
   ///   errc::corrupt_data, transport errors (some keys may be deleted: undeploy again).
-  asio::awaitable<result<flow>> undeploy(std::string id);
+  boost::asio::awaitable<result<flow>> undeploy(std::string id);
 
   /// Saves an edit of a flow's content (name, description, nodes, connections, created_by
   /// when empty): store::update() with the lifecycle fields — runtime state, deployed_at,
@@ -242,19 +242,19 @@ class engine {
   ///
   /// - Errors: errc::invalid_state (running), errc::not_found, errc::conflict, and the errors
   ///   of store::update().
-  asio::awaitable<result<flow>> edit(flow f);
+  boost::asio::awaitable<result<flow>> edit(flow f);
 
   /// Removes a flow that is not deployed, with any component key it still owns (left by an
   /// interrupted deploy).
   ///
   /// - Errors: errc::not_found, errc::invalid_state (deployed_stopped or running: undeploy
   ///   first), errc::conflict, transport errors.
-  asio::awaitable<result<void>> remove(std::string id);
+  boost::asio::awaitable<result<void>> remove(std::string id);
 
   /// The components of the runtime configuration that the flow owns, sorted by key.
   ///
   /// - Errors: errc::invalid_id, transport errors.
-  asio::awaitable<result<std::vector<deployed_component>>> components(std::string id);
+  boost::asio::awaitable<result<std::vector<deployed_component>>> components(std::string id);
 
   /// Calls `observer` for every step of every operation (on the executor of the operation's
   /// caller, before it goes on). Set it before operations start; it must not throw.

@@ -21,6 +21,7 @@ namespace flowstore {
 
 namespace detail {
 class store_impl;
+struct access;  // the library's way to the implementation (lib/access.hpp)
 }
 
 /// True when `name` can name a KV bucket: 1 to 252 of `[A-Za-z0-9_-]` (its stream `KV_<name>`
@@ -94,8 +95,8 @@ struct flow_revision {
 ///   late reply is dropped. A cancelled or timed-out write may still have been applied by the
 ///   server: read before retrying when it matters.
 /// - Lifetimes: arguments are taken by value (an awaitable starts lazily, so a reference could
-///   dangle). The store object must stay alive until its operations complete (they are member
-///   coroutines); copies are cheap.
+///   dangle), and each operation holds the store's binding: the store object may be destroyed
+///   before the awaitables it returned have run. Copies are cheap.
 /// - Thread safety: operations may run concurrently — thousands in flight on one connection,
 ///   also from coroutines on different threads; assigning or destroying a store needs exclusive
 ///   access to that object.
@@ -121,9 +122,9 @@ class store {
   ///   awaiting coroutine's executor.
   /// - Cancellation: not supported.
   /// - Thread safety: may be called from any thread, also several times on one connection.
-  static asio::awaitable<result<store>> open(connection& conn, store_options options);
+  static boost::asio::awaitable<result<store>> open(connection& conn, store_options options);
   /// open() with the default store_options: the bucket "semstreams_flows".
-  static asio::awaitable<result<store>> open(connection& conn);
+  static boost::asio::awaitable<result<store>> open(connection& conn);
 
   /// Stores a new flow and returns it as stored, with its revision.
   ///
@@ -140,7 +141,7 @@ class store {
   ///   (also when another writer created it concurrently), transport errors.
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal and partial; a cancelled create may still have been applied.
-  asio::awaitable<result<flow>> create(flow f);
+  boost::asio::awaitable<result<flow>> create(flow f);
 
   /// Reads the current revision of a flow.
   ///
@@ -149,7 +150,7 @@ class store {
   ///   names the revision), transport errors.
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal and partial.
-  asio::awaitable<result<flow>> get(std::string id);
+  boost::asio::awaitable<result<flow>> get(std::string id);
 
   /// Replaces a flow if nobody changed it since it was read: an atomic compare-and-set on the
   /// KV revision, so of several writers holding the same version exactly one succeeds. Returns
@@ -172,7 +173,7 @@ class store {
   ///   transport errors.
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal and partial; a cancelled update may still have been applied.
-  asio::awaitable<result<flow>> update(flow f);
+  boost::asio::awaitable<result<flow>> update(flow f);
 
   /// Removes a flow: reads its current revision, then writes a delete marker checked against
   /// that revision, so that a flow re-created in between is not removed. The flow's earlier
@@ -183,7 +184,7 @@ class store {
   ///   transport errors.
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal and partial; a cancelled remove may still have been applied.
-  asio::awaitable<result<void>> remove(std::string id);
+  boost::asio::awaitable<result<void>> remove(std::string id);
 
   /// Removes a flow only if its current version is `expected_version`; otherwise as remove().
   ///
@@ -191,7 +192,7 @@ class store {
   ///   when the stored document is not a flow (its version cannot be read).
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal and partial; a cancelled remove may still have been applied.
-  asio::awaitable<result<void>> remove(std::string id, std::int64_t expected_version);
+  boost::asio::awaitable<result<void>> remove(std::string id, std::int64_t expected_version);
 
   /// Every flow in one pass over the bucket (one ordered pull consumer, not one request per
   /// flow).
@@ -209,7 +210,7 @@ class store {
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal cancellation ends the scan at once with errc::cancelled; its
   ///   consumer is deleted on the server.
-  asio::awaitable<result<list_result>> list();
+  boost::asio::awaitable<result<list_result>> list();
 
   /// The retained revisions of one flow, oldest first: puts with their flow, deletions and
   /// purges. The bucket keeps store_options::history revisions per flow. On a replicated
@@ -220,7 +221,7 @@ class store {
   ///   errc::corrupt_data in flow_revision::content; the others are still returned.
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: as for list().
-  asio::awaitable<result<std::vector<flow_revision>>> history(std::string id);
+  boost::asio::awaitable<result<std::vector<flow_revision>>> history(std::string id);
 
   /// Watches the flows whose ids match a pattern and returns the watcher to read events from.
   ///
@@ -243,10 +244,8 @@ class store {
   /// connection's.
   std::chrono::milliseconds operation_timeout() const noexcept;
 
-  /// For the library's own layers; not part of the API.
-  const std::shared_ptr<detail::store_impl>& impl() const noexcept { return impl_; }
-
  private:
+  friend struct detail::access;
   explicit store(std::shared_ptr<detail::store_impl> impl) noexcept;
   std::shared_ptr<detail::store_impl> impl_;
 };

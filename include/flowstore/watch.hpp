@@ -17,8 +17,6 @@
 
 namespace flowstore {
 
-namespace asio = boost::asio;
-
 namespace detail {
 class watch_impl;
 }
@@ -103,7 +101,7 @@ class watcher {
   /// - Executor: completes on the executor of the awaiting coroutine, never inline.
   /// - Cancellation: terminal and partial; no event is lost and the watch goes on.
   /// - Thread safety: one next() at a time per watcher.
-  asio::awaitable<result<flow_event>> next();
+  boost::asio::awaitable<result<flow_event>> next();
 
   /// Stops the watch: drops the buffered events, deletes its consumer on the server and ends a
   /// waiting next() with errc::closed. Idempotent; never blocks. May be called from any thread.

@@ -8,6 +8,7 @@
 #include <flowstore/engine.hpp>
 
 #include "kv/bucket.hpp"
+#include "access.hpp"
 #include "model/message.hpp"
 #include "store/store_impl.hpp"
 
@@ -16,6 +17,8 @@
 #include <map>
 
 namespace flowstore {
+
+namespace asio = boost::asio;
 
 namespace json = boost::json;
 using detail::operation_label;
@@ -116,7 +119,7 @@ asio::awaitable<result<engine>> engine::open(store flows, component_catalog cata
   config.replicas = options.config_replicas;
   config.create_if_missing = options.create_config_bucket;
   config.timeout = flows.operation_timeout();
-  auto bound = co_await detail::kv::bucket::open(flows.impl()->bucket.connection(), std::move(config));
+  auto bound = co_await detail::kv::bucket::open(detail::access::impl(flows)->bucket.connection(), std::move(config));
   if (!bound) co_return std::move(bound).error();
   co_return engine(std::make_shared<detail::engine_impl>(std::move(flows), std::move(bound).value(), std::move(catalog)));
 }
@@ -330,7 +333,8 @@ asio::awaitable<void> repair(detail::engine_impl& e, const std::string& id, std:
   (void)co_await keys.apply(desired, tag, reconciler::foreign::skip);
 }
 
-asio::awaitable<result<flow>> run_step(detail::engine_impl& e, std::string id, operation op) {
+asio::awaitable<result<flow>> run_step(std::shared_ptr<detail::engine_impl> impl, std::string id, operation op) {
+  detail::engine_impl& e = *impl;
   const lifecycle_step step = step_of(op);
   const operation_label what{step.verb, id};
   if (!valid_flow_id(id)) {
@@ -404,11 +408,13 @@ asio::awaitable<result<flow>> run_step(detail::engine_impl& e, std::string id, o
 
 }  // namespace
 
-asio::awaitable<result<flow>> engine::deploy(std::string id) { co_return co_await run_step(*impl_, std::move(id), operation::deploy); }
-asio::awaitable<result<flow>> engine::start(std::string id) { co_return co_await run_step(*impl_, std::move(id), operation::start); }
-asio::awaitable<result<flow>> engine::stop(std::string id) { co_return co_await run_step(*impl_, std::move(id), operation::stop); }
+// The operations are coroutines of their own that hold the engine's binding: an engine object
+// may go before the awaitables it made have run.
+asio::awaitable<result<flow>> engine::deploy(std::string id) { return run_step(impl_, std::move(id), operation::deploy); }
+asio::awaitable<result<flow>> engine::start(std::string id) { return run_step(impl_, std::move(id), operation::start); }
+asio::awaitable<result<flow>> engine::stop(std::string id) { return run_step(impl_, std::move(id), operation::stop); }
 asio::awaitable<result<flow>> engine::undeploy(std::string id) {
-  co_return co_await run_step(*impl_, std::move(id), operation::undeploy);
+  return run_step(impl_, std::move(id), operation::undeploy);
 }
 
 namespace {
@@ -436,10 +442,12 @@ asio::awaitable<bool> content_unchanged_since(store& flows, const flow& current,
 
 }  // namespace
 
-asio::awaitable<result<flow>> engine::edit(flow f) {
+namespace {
+
+asio::awaitable<result<flow>> edit_flow(std::shared_ptr<detail::engine_impl> impl, flow f) {
   const std::string id = f.id;  // the label outlives `f`, which the update takes
   const operation_label what{"edit", id};
-  auto current = co_await impl_->flows.get(f.id);
+  auto current = co_await impl->flows.get(f.id);
   if (!current) co_return prefixed(what, current.error());
   if (current->state == runtime_state::running) {
     co_return error{errc::invalid_state, what + ": the flow is running; stop it first"};
@@ -448,7 +456,7 @@ asio::awaitable<result<flow>> engine::edit(flow f) {
   // nobody changed what it edits: its edit applies on top. A content change since its version
   // stays a conflict.
   if (f.version > 0 && f.version < current->version &&
-      co_await content_unchanged_since(impl_->flows, *current, f.version)) {
+      co_await content_unchanged_since(impl->flows, *current, f.version)) {
     f.version = current->version;
   }
   // The lifecycle is the engine's and the audit fields the store's: whatever the client sent.
@@ -460,36 +468,47 @@ asio::awaitable<result<flow>> engine::edit(flow f) {
   f.stopped_at = current->stopped_at;
   f.created_at = current->created_at;
   f.created_by = current->created_by;
-  auto updated = co_await impl_->flows.update(std::move(f));
+  auto updated = co_await impl->flows.update(std::move(f));
   if (!updated) co_return prefixed(what, updated.error());
   co_return updated;
 }
 
-asio::awaitable<result<void>> engine::remove(std::string id) {
+asio::awaitable<result<void>> remove_flow(std::shared_ptr<detail::engine_impl> impl, std::string id) {
   const operation_label what{"remove", id};
-  auto current = co_await impl_->flows.get(id);
+  auto current = co_await impl->flows.get(id);
   if (!current) co_return prefixed(what, current.error());
   if (current->state == runtime_state::running || current->state == runtime_state::deployed_stopped) {
     co_return error{errc::invalid_state, what + ": the flow is " + state_text(*current) + "; undeploy it first"};
   }
-  reconciler keys(*impl_, what, id);
+  reconciler keys(*impl, what, id);
   if (auto r = co_await keys.read_keys(); !r) co_return std::move(r).error();
   const std::map<std::string, std::string> none;
   const owner_tag tag{id, current->revision};
   if (auto r = co_await keys.apply(none, tag, reconciler::foreign::skip); !r) {
     co_return std::move(r).error();
   }
-  auto removed = co_await impl_->flows.remove(id, current->version);
+  auto removed = co_await impl->flows.remove(id, current->version);
   if (!removed) co_return prefixed(what, removed.error());
   co_return success();
 }
 
-asio::awaitable<result<std::vector<deployed_component>>> engine::components(std::string id) {
+asio::awaitable<result<std::vector<deployed_component>>> components_of(std::shared_ptr<detail::engine_impl> impl,
+                                                                      std::string id) {
   const operation_label what{"components of", id};
   if (!valid_flow_id(id)) co_return error{errc::invalid_id, what + ": not a valid flow id"};
-  reconciler keys(*impl_, what, id);
+  reconciler keys(*impl, what, id);
   if (auto r = co_await keys.read_keys(); !r) co_return std::move(r).error();
   co_return keys.owned();
+}
+
+}  // namespace
+
+asio::awaitable<result<flow>> engine::edit(flow f) { return edit_flow(impl_, std::move(f)); }
+
+asio::awaitable<result<void>> engine::remove(std::string id) { return remove_flow(impl_, std::move(id)); }
+
+asio::awaitable<result<std::vector<deployed_component>>> engine::components(std::string id) {
+  return components_of(impl_, std::move(id));
 }
 
 }  // namespace flowstore

@@ -20,6 +20,8 @@
 
 namespace flowstore::detail::kv {
 
+namespace asio = boost::asio;
+
 struct bucket::state {
   std::shared_ptr<connection_impl> connection;
   bucket_config config;

@@ -5,6 +5,8 @@
 
 namespace flowstore::detail::kv {
 
+namespace asio = boost::asio;
+
 std::shared_ptr<watch_subscription> watch_subscription::start(const bucket& b, settings s,
                                                               asio::any_io_executor executor) {
   auto self = std::make_shared<watch_subscription>(std::move(s), std::move(executor));

@@ -21,6 +21,8 @@
 
 namespace flowstore::detail::kv {
 
+namespace asio = boost::asio;
+
 enum class deliver_policy { last_per_key, all, new_only };
 
 /// One item of a watch: an entry, or (no entry) the marker "all initial values delivered".

@@ -3,6 +3,8 @@
 #include <nats.h>
 
 namespace flowstore::detail {
+
+namespace asio = boost::asio;
 namespace {
 
 // The library's process-wide state: its threads, and nats.c's own global state. At exit the

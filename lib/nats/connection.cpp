@@ -4,6 +4,8 @@
 
 namespace flowstore {
 
+namespace asio = boost::asio;
+
 connection::connection(std::shared_ptr<detail::connection_impl> impl) noexcept : impl_(std::move(impl)) {}
 connection::connection(connection&&) noexcept = default;
 connection& connection::operator=(connection&&) noexcept = default;

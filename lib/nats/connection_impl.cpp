@@ -16,6 +16,8 @@
 
 namespace flowstore::detail {
 
+namespace asio = boost::asio;
+
 std::string redact_url(std::string_view url) {
   const auto scheme = url.find("://");
   const std::size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;

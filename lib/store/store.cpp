@@ -1,6 +1,7 @@
 #include <flowstore/json.hpp>
 #include <flowstore/store.hpp>
 
+#include "access.hpp"
 #include "model/message.hpp"
 #include "nats/blocking.hpp"
 #include "nats/io_anchor.hpp"
@@ -24,6 +25,8 @@
 #include <optional>
 
 namespace flowstore {
+
+namespace asio = boost::asio;
 namespace {
 
 using detail::quoted;
@@ -241,7 +244,8 @@ std::chrono::milliseconds store::operation_timeout() const noexcept { return imp
 asio::awaitable<result<store>> store::open(connection& conn) { return open(conn, store_options()); }
 
 asio::awaitable<result<store>> store::open(connection& conn, store_options options) {
-  if (!conn.impl()) co_return error{errc::closed, "open bucket " + quoted(options.bucket) + ": no connection"};
+  const auto& connection = detail::access::impl(conn);
+  if (!connection) co_return error{errc::closed, "open bucket " + quoted(options.bucket) + ": no connection"};
   detail::kv::bucket_config config;
   config.name = std::move(options.bucket);
   config.description = std::move(options.description);
@@ -250,12 +254,14 @@ asio::awaitable<result<store>> store::open(connection& conn, store_options optio
   config.memory_storage = options.storage == storage_type::memory;
   config.create_if_missing = options.create_bucket;
   config.timeout = options.operation_timeout.value_or(conn.operation_timeout());
-  auto bound = co_await detail::kv::bucket::open(conn.impl(), std::move(config));
+  auto bound = co_await detail::kv::bucket::open(connection, std::move(config));
   if (!bound) co_return std::move(bound).error();
   co_return store(std::make_shared<detail::store_impl>(std::move(bound).value(), options.validate_writes));
 }
 
-asio::awaitable<result<flow>> store::create(flow f) {
+namespace {
+
+asio::awaitable<result<flow>> create_flow(std::shared_ptr<detail::store_impl> impl, flow f) {
   const operation_label what{"create", f.id};
   if (!valid_flow_id(f.id)) co_return invalid_id_error(what);
   if (f.state == runtime_state::unset) f.state = runtime_state::not_deployed;
@@ -264,38 +270,38 @@ asio::awaitable<result<flow>> store::create(flow f) {
   f.created_at = now;
   f.updated_at = now;
   f.last_modified = now;
-  if (impl_->validate_writes) {
+  if (impl->validate_writes) {
     if (auto valid = validate(f); !valid) co_return std::move(valid).error();
   }
   auto json = encode(f, what);
   if (!json) co_return std::move(json).error();
 
-  auto revision = co_await impl_->bucket.create(f.id, std::move(json).value(), what);
+  auto revision = co_await impl->bucket.create(f.id, std::move(json).value(), what);
   if (!revision) co_return std::move(revision).error();
   f.revision = *revision;
-  impl_->versions.remember(f.revision, f.version);
+  impl->versions.remember(f.revision, f.version);
   co_return f;
 }
 
-asio::awaitable<result<flow>> store::get(std::string id) {
+asio::awaitable<result<flow>> get_flow(std::shared_ptr<detail::store_impl> impl, std::string id) {
   const operation_label what{"get", id};
   if (!valid_flow_id(id)) co_return invalid_id_error(what);
-  auto last = co_await impl_->bucket.get(id, what);
+  auto last = co_await impl->bucket.get(id, what);
   if (!last) co_return std::move(last).error();
   if (!*last || (*last)->operation != entry_operation::put) co_return not_found_error(what);
   auto decoded = decode_entry(**last, what);
-  if (decoded) impl_->versions.remember(decoded->revision, decoded->version);
+  if (decoded) impl->versions.remember(decoded->revision, decoded->version);
   co_return decoded;
 }
 
-asio::awaitable<result<flow>> store::update(flow f) {
+asio::awaitable<result<flow>> update_flow(std::shared_ptr<detail::store_impl> impl, flow f) {
   const operation_label what{"update", f.id};
   if (!valid_flow_id(f.id)) co_return invalid_id_error(what);
   if (f.version == std::numeric_limits<std::int64_t>::max()) {
     co_return error{errc::invalid_argument, what + ": version " + std::to_string(f.version) + " cannot be incremented"};
   }
   if (f.state == runtime_state::unset) co_return error{errc::invalid_argument, what + ": runtime_state is required"};
-  if (impl_->validate_writes) {
+  if (impl->validate_writes) {
     if (auto valid = validate(f); !valid) co_return std::move(valid).error();
   }
 
@@ -304,9 +310,9 @@ asio::awaitable<result<flow>> store::update(flow f) {
   // read or wrote carries its revision, whose version the store remembers: then the update is
   // one compare-and-set. Otherwise (or when audit fields must be restored) read the current one.
   std::optional<std::int64_t> stored_version;
-  if (f.revision != 0 && !f.created_at.is_zero()) stored_version = impl_->versions.version_at(f.revision);
+  if (f.revision != 0 && !f.created_at.is_zero()) stored_version = impl->versions.version_at(f.revision);
   if (!stored_version) {
-    auto last = co_await impl_->bucket.get(f.id, what);
+    auto last = co_await impl->bucket.get(f.id, what);
     if (!last) co_return std::move(last).error();
     if (!*last || (*last)->operation != entry_operation::put) co_return not_found_error(what);
     auto current = decode_entry(**last, what);
@@ -337,12 +343,12 @@ asio::awaitable<result<flow>> store::update(flow f) {
   auto json = encode(f, what);
   if (!json) co_return std::move(json).error();
 
-  auto revision = co_await impl_->bucket.update(f.id, std::move(json).value(), f.revision, what);
+  auto revision = co_await impl->bucket.update(f.id, std::move(json).value(), f.revision, what);
   if (!revision) {
     if (revision.error().code != errc::conflict) co_return std::move(revision).error();
     if (detail::was_cancelled(co_await asio::this_coro::cancellation_state)) co_return std::move(revision).error();
     // Say what the caller is up against: the current version, or that the flow is gone.
-    auto latest = co_await impl_->bucket.get(f.id, what);
+    auto latest = co_await impl->bucket.get(f.id, what);
     if (latest && (!*latest || (*latest)->operation != entry_operation::put)) co_return not_found_error(what);
     std::string current = "unknown";
     if (latest) {
@@ -352,9 +358,19 @@ asio::awaitable<result<flow>> store::update(flow f) {
                                         ", current version " + current};
   }
   f.revision = *revision;
-  impl_->versions.remember(f.revision, f.version);
+  impl->versions.remember(f.revision, f.version);
   co_return f;
 }
+
+}  // namespace
+
+// The operations are coroutines of their own that hold the store's binding: a store object may
+// go before the awaitables it made have run.
+asio::awaitable<result<flow>> store::create(flow f) { return create_flow(impl_, std::move(f)); }
+
+asio::awaitable<result<flow>> store::get(std::string id) { return get_flow(impl_, std::move(id)); }
+
+asio::awaitable<result<flow>> store::update(flow f) { return update_flow(impl_, std::move(f)); }
 
 namespace {
 
@@ -386,11 +402,11 @@ asio::awaitable<result<void>> remove_checked(detail::kv::bucket bucket, std::str
 }  // namespace
 
 asio::awaitable<result<void>> store::remove(std::string id) {
-  co_return co_await remove_checked(impl_->bucket, std::move(id), std::nullopt);
+  return remove_checked(impl_->bucket, std::move(id), std::nullopt);
 }
 
 asio::awaitable<result<void>> store::remove(std::string id, std::int64_t expected_version) {
-  co_return co_await remove_checked(impl_->bucket, std::move(id), expected_version);
+  return remove_checked(impl_->bucket, std::move(id), expected_version);
 }
 
 namespace {
@@ -444,10 +460,10 @@ asio::awaitable<result<std::vector<flow_revision>>> history_of(std::shared_ptr<d
 
 }  // namespace
 
-asio::awaitable<result<list_result>> store::list() { co_return co_await cancellation_as_result(list_flows(impl_)); }
+asio::awaitable<result<list_result>> store::list() { return cancellation_as_result(list_flows(impl_)); }
 
 asio::awaitable<result<std::vector<flow_revision>>> store::history(std::string id) {
-  co_return co_await cancellation_as_result(history_of(impl_, std::move(id)));
+  return cancellation_as_result(history_of(impl_, std::move(id)));
 }
 
 }  // namespace flowstore

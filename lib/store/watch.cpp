@@ -12,6 +12,8 @@
 
 namespace flowstore {
 
+namespace asio = boost::asio;
+
 std::string_view to_string(flow_event::kind k) noexcept {
   switch (k) {
     case flow_event::kind::put:

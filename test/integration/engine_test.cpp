@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -476,5 +477,29 @@ TEST_CASE("engine: an edit from a copy read before deploy, start and stop applie
     REQUIRE_OK(now);
     CHECK(now->name == "renamed by a client holding version 1");
     CHECK(now->version == 5);
+  });
+}
+
+TEST_CASE("engine: an operation made by an engine object runs after it is gone", "[engine]") {
+  nats_server server;
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    auto s = co_await open_store(conn);
+    auto created = co_await s.create(udp_flow("outlived", 1, "o"));
+    REQUIRE_OK(created);
+    // On the heap and freed before the operation runs: a use after free under AddressSanitizer
+    // if the operation still used the engine object.
+    auto engine = std::make_unique<flowstore::engine>(co_await open_engine(s));
+    auto deploy = engine->deploy("outlived");
+    engine.reset();
+    auto deployed = co_await std::move(deploy);
+    REQUIRE_OK(deployed);
+    CHECK(deployed->state == runtime_state::deployed_stopped);
+    engine = std::make_unique<flowstore::engine>(co_await open_engine(s));
+    auto components = engine->components("outlived");
+    engine.reset();
+    auto listed = co_await std::move(components);
+    REQUIRE_OK(listed);
+    CHECK(listed->size() == 1);
   });
 }

@@ -9,6 +9,7 @@
 #include <flowstore/store.hpp>
 #include <flowstore/timestamp.hpp>
 
+#include "access.hpp"
 #include "nats/connection_impl.hpp"
 #include "support/async.hpp"
 #include "support/flowstore_client.hpp"
@@ -1305,7 +1306,7 @@ TEST_CASE("store: replies to back-to-back gets are freed in bulk and none stay h
     auto created = co_await s.create(one_node_flow("held"));
     REQUIRE_OK(created);
 
-    const flowstore::detail::connection_impl& impl = *conn.impl();
+    const flowstore::detail::connection_impl& impl = *flowstore::detail::access::impl(conn);
     std::size_t most_held = 0;
     for (int i = 0; i < 200; ++i) {
       auto got = co_await s.get("held");
@@ -1736,7 +1737,59 @@ TEST_CASE("store: close() with 1000 operations and 20 watchers in flight ends ev
         CHECK(succeeded_after_return == 0);
 
         // No scan or watch set-up went out after the close: nothing waits for a reply.
-        CHECK(conn.impl()->pending_requests() == 0);
+        CHECK(flowstore::detail::access::impl(conn)->pending_requests() == 0);
       },
       60s);
+}
+
+TEST_CASE("store: operations made by a store object run after it is gone", "[store]") {
+  nats_server server;
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    // A store of its own for each operation, on the heap, freed before the operation runs (an
+    // awaitable starts lazily): under AddressSanitizer an operation that still used the store
+    // object would be a use after free.
+    auto fresh = [&conn]() -> asio::awaitable<std::unique_ptr<flowstore::store>> {
+      co_return std::make_unique<flowstore::store>(co_await open_store(conn));
+    };
+    flowstore::flow f;
+    f.id = "outlived-by-its-operations";
+    f.name = "outlived";
+    f.state = runtime_state::not_deployed;
+
+    auto s = co_await fresh();
+    auto create = s->create(f);
+    s.reset();
+    auto created = co_await std::move(create);
+    REQUIRE_OK(created);
+    s = co_await fresh();
+    auto get = s->get(f.id);
+    s.reset();
+    auto got = co_await std::move(get);
+    REQUIRE_OK(got);
+    s = co_await fresh();
+    auto update = s->update(*got);
+    s.reset();
+    auto updated = co_await std::move(update);
+    REQUIRE_OK(updated);
+    CHECK(updated->version == 2);
+    s = co_await fresh();
+    auto list = s->list();
+    s.reset();
+    auto listed = co_await std::move(list);
+    REQUIRE_OK(listed);
+    CHECK(listed->flows.size() == 1);
+    s = co_await fresh();
+    auto history = s->history(f.id);
+    s.reset();
+    auto revisions = co_await std::move(history);
+    REQUIRE_OK(revisions);
+    CHECK(revisions->size() == 2);
+    s = co_await fresh();
+    auto remove = s->remove(f.id, 2);
+    s.reset();
+    auto removed = co_await std::move(remove);
+    REQUIRE_OK(removed);
+    co_await conn.close();
+  });
 }

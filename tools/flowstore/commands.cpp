@@ -23,6 +23,8 @@
 
 namespace flowstore::cli {
 
+namespace asio = boost::asio;
+
 namespace {
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@
 
 namespace flowstore::cli {
 
+namespace asio = boost::asio;
+
 namespace {
 
 asio::awaitable<int> session(server_settings settings, store_command command,

@@ -31,6 +31,8 @@
 
 namespace flowstore::cli {
 
+namespace asio = boost::asio;
+
 namespace {
 
 namespace fs = std::filesystem;
