@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,19 @@ struct store_options {
   /// Bound on each request to the server; the connection's operation_timeout when unset. Must
   /// be positive.
   std::optional<std::chrono::milliseconds> operation_timeout{};
+};
+
+/// Settings for store::modify(): how often to try again after losing to another writer, and how
+/// long to wait in between.
+struct modify_options {
+  /// Rounds of read, change and compare-and-set at most (1 or more); the last conflict is
+  /// returned when every round lost.
+  int max_attempts = 50;
+  /// The bound on the wait after the first lost round; it doubles with each further one, up to
+  /// max_backoff. Each wait is a random time between half the bound and the bound, so that
+  /// writers that collided do not collide again in step.
+  std::chrono::milliseconds initial_backoff{1};
+  std::chrono::milliseconds max_backoff{100};  ///< The largest bound on a wait.
 };
 
 /// A flow that list() could not decode.
@@ -174,6 +188,28 @@ class store {
   /// - Lifetimes, executor, thread safety: as for every store operation (see store).
   /// - Cancellation: terminal and partial; a cancelled update may still have been applied.
   boost::asio::awaitable<result<flow>> update(flow f);
+
+  /// Read-modify-write, the loop every writer of a shared flow needs: reads the flow, calls
+  /// `change` on it and stores the result with a compare-and-set (update()). When another
+  /// writer stored the flow in between (errc::conflict), it waits a random moment, reads again
+  /// and calls `change` on the new flow. Returns the flow as stored — or, when `change` returns
+  /// false (nothing to do), as read, without writing.
+  ///
+  /// `change` may run several times, each time on a fresh copy of the stored flow, so it must
+  /// derive its edit from the flow it is given. It runs on the awaiting coroutine's executor
+  /// and must not throw, nor change the flow's id.
+  ///
+  /// - Errors: errc::conflict when every one of modify_options::max_attempts rounds lost;
+  ///   errc::invalid_argument (max_attempts below 1, or `change` changed the id); the errors
+  ///   of get() and update(), returned at once (a transient one is not retried: the caller
+  ///   knows whether to).
+  /// - Lifetimes, executor, thread safety: as for every store operation (see store); `change`
+  ///   is moved into the operation.
+  /// - Cancellation: terminal and partial, also while it waits between rounds (then
+  ///   errc::cancelled); a cancelled modify may have been applied.
+  boost::asio::awaitable<result<flow>> modify(std::string id, std::function<bool(flow&)> change);
+  /// modify() with settings for its retries.
+  boost::asio::awaitable<result<flow>> modify(std::string id, std::function<bool(flow&)> change, modify_options options);
 
   /// Removes a flow: reads its current revision, then writes a delete marker checked against
   /// that revision, so that a flow re-created in between is not removed. The flow's earlier

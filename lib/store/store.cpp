@@ -9,8 +9,10 @@
 #include "store/store_impl.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/system_executor.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -23,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 
 namespace flowstore {
 
@@ -371,6 +374,45 @@ asio::awaitable<result<flow>> store::create(flow f) { return create_flow(impl_, 
 asio::awaitable<result<flow>> store::get(std::string id) { return get_flow(impl_, std::move(id)); }
 
 asio::awaitable<result<flow>> store::update(flow f) { return update_flow(impl_, std::move(f)); }
+
+namespace {
+
+asio::awaitable<result<flow>> modify_flow(std::shared_ptr<detail::store_impl> impl, std::string id,
+                                          std::function<bool(flow&)> change, modify_options options) {
+  const operation_label what{"modify", id};
+  if (options.max_attempts < 1) co_return error{errc::invalid_argument, what + ": max_attempts must be at least 1"};
+  std::minstd_rand random(std::random_device{}());
+  auto bound = std::chrono::duration_cast<std::chrono::microseconds>(options.initial_backoff);
+  const auto max_bound = std::chrono::duration_cast<std::chrono::microseconds>(options.max_backoff);
+  for (int attempt = 1;; ++attempt) {
+    auto current = co_await get_flow(impl, id);
+    if (!current) co_return current;
+    flow changed = *current;
+    if (!change(changed)) co_return current;
+    if (changed.id != id) co_return error{errc::invalid_argument, what + ": the change must not change the id"};
+    auto stored = co_await update_flow(impl, std::move(changed));
+    if (stored || stored.error() != errc::conflict || attempt == options.max_attempts) co_return stored;
+    // Another writer won this round: wait a random moment between half the bound and the bound,
+    // then read again.
+    const long long limit = std::min(bound, max_bound).count();
+    std::uniform_int_distribution<long long> pick(limit / 2, limit);
+    asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::microseconds(pick(random)));
+    auto [ec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return error{errc::cancelled, what + ": cancelled"};
+    bound *= 2;
+  }
+}
+
+}  // namespace
+
+asio::awaitable<result<flow>> store::modify(std::string id, std::function<bool(flow&)> change) {
+  return modify_flow(impl_, std::move(id), std::move(change), modify_options());
+}
+
+asio::awaitable<result<flow>> store::modify(std::string id, std::function<bool(flow&)> change,
+                                            modify_options options) {
+  return modify_flow(impl_, std::move(id), std::move(change), options);
+}
 
 namespace {
 

@@ -218,8 +218,8 @@ TEST_CASE("retry_on_conflict applies every update despite conflicts", "[examples
   const auto result = run(std::string(FLOWSTORE_EXAMPLE_RETRY_ON_CONFLICT) + " " + server.url());
   INFO(result.output);
   CHECK(result.exit_code == 0);
-  CHECK_THAT(result.output, Catch::Matches("200 updates applied, [0-9]+ conflicts retried, final version 201\n"
-                                           "all marks present\n"));
+  CHECK_THAT(result.output, Catch::Matches("200 updates applied, [0-9]+ rounds lost to another writer and redone, final "
+                                           "version 201\nall marks present\n"));
 }
 
 TEST_CASE("from_configs stores a flow built from component configurations", "[examples]") {

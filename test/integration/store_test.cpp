@@ -15,6 +15,7 @@
 #include "support/flowstore_client.hpp"
 #include "support/nats_server.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
@@ -37,6 +38,7 @@
 #include <exception>
 #include <iostream>
 #include <limits>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -1790,6 +1792,136 @@ TEST_CASE("store: operations made by a store object run after it is gone", "[sto
     s.reset();
     auto removed = co_await std::move(remove);
     REQUIRE_OK(removed);
+    co_await conn.close();
+  });
+}
+
+namespace {
+
+// One writer of the modify() test: `rounds` changes, each counting the writer's own rounds in the
+// node's config, derived from the flow it is given (a lost change would leave a count short).
+asio::awaitable<void> count_rounds(flowstore::store s, std::string key, int rounds, flowstore::modify_options options,
+                                   int& calls, int& failures) {
+  // A named function, not a lambda inside the co_await: g++ 12 destroys such temporaries twice.
+  std::function<bool(flowstore::flow&)> count = [&calls, key](flowstore::flow& current) {
+    ++calls;
+    auto& config = current.nodes.front().config;
+    const auto* counted = config.if_contains(key);
+    config[key] = counted == nullptr ? 1 : counted->as_int64() + 1;
+    return true;
+  };
+  for (int round = 0; round < rounds; ++round) {
+    auto done = co_await s.modify("modified", count, options);
+    if (!done) ++failures;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("store: modify() applies every change of 16 writers making 50 each on one flow", "[store]") {
+  nats_server server;
+  constexpr int writers = 16;
+  constexpr int rounds = 50;
+  run_async(
+      [&](asio::io_context& io) -> asio::awaitable<void> {
+        auto conn = co_await connect_to(server);
+        auto s = co_await open_store(conn);
+        flowstore::flow f;
+        f.id = "modified";
+        f.name = "modified";
+        flowstore::flow_node counters;
+        counters.id = "counters";
+        counters.component = "json_generic";
+        counters.type = component_type::processor;
+        counters.name = "counters";
+        f.nodes.push_back(std::move(counters));
+        auto created = co_await s.create(f);
+        REQUIRE_OK(created);
+
+        int calls = 0;
+        int failures = 0;
+        int finished = 0;
+        flowstore::modify_options options;
+        options.max_attempts = 10000;  // 16 writers on one flow lose many rounds; none may give up
+        asio::steady_timer all_done(io, std::chrono::steady_clock::time_point::max());
+        for (int w = 0; w < writers; ++w) {
+          asio::co_spawn(io, count_rounds(s, "w" + std::to_string(w), rounds, options, calls, failures),
+                         [&](std::exception_ptr e) {
+            if (e) ++failures;
+            if (++finished == writers) all_done.cancel();
+          });
+        }
+        co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+        CHECK(failures == 0);
+        auto final_flow = co_await s.get("modified");
+        REQUIRE_OK(final_flow);
+        CHECK(final_flow->version == 1 + writers * rounds);
+        for (int w = 0; w < writers; ++w) {
+          INFO("writer " << w);
+          CHECK(final_flow->nodes.front().config.at("w" + std::to_string(w)).as_int64() == rounds);
+        }
+        std::cout << "modify: " << writers * rounds << " changes applied in " << calls << " calls of the change"
+                  << std::endl;
+        CHECK(calls > writers * rounds);  // they did collide
+
+        // A change that declines writes nothing; a missing flow is not_found.
+        const std::function<bool(flowstore::flow&)> decline = [](flowstore::flow&) { return false; };
+        const std::function<bool(flowstore::flow&)> accept = [](flowstore::flow&) { return true; };
+        const std::function<bool(flowstore::flow&)> rename_id = [](flowstore::flow& g) {
+          g.id = "other";
+          return true;
+        };
+        auto declined = co_await s.modify("modified", decline);
+        REQUIRE_OK(declined);
+        CHECK(declined->version == 1 + writers * rounds);
+        auto missing = co_await s.modify("no-such-flow", accept);
+        REQUIRE_ERROR(missing, errc::not_found);
+        auto renaming = co_await s.modify("modified", rename_id);
+        REQUIRE_ERROR(renaming, errc::invalid_argument);
+        co_await conn.close();
+      },
+      std::chrono::seconds(120));
+}
+
+TEST_CASE("store: modify() gives up with conflict after its attempts and can be cancelled while it waits",
+          "[store]") {
+  using namespace asio::experimental::awaitable_operators;
+  nats_server server;
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    auto s = co_await open_store(conn);
+    flowstore::flow f;
+    f.id = "contended";
+    f.name = "contended";
+    auto created = co_await s.create(f);
+    REQUIRE_OK(created);
+    auto rename = [](std::string name) -> std::function<bool(flowstore::flow&)> {
+      return [name](flowstore::flow& g) {
+        g.name = name;
+        return true;
+      };
+    };
+    const auto to_a = rename("a");
+    const auto to_b = rename("b");
+    const auto to_c = rename("c");
+    const auto to_d = rename("d");
+    flowstore::modify_options once;
+    once.max_attempts = 1;
+    // Both read version 1 before either writes (their reads are in flight together): the
+    // second compare-and-set loses, and with one attempt it gives up.
+    auto [first, second] = co_await (s.modify("contended", to_a, once) && s.modify("contended", to_b, once));
+    REQUIRE_OK(first);
+    REQUIRE_ERROR(second, errc::conflict);
+
+    // A wait of at least half an hour after a lost round, cancelled by a timer racing it (were
+    // the wait not cancellable, the test would time out).
+    flowstore::modify_options patient;
+    patient.initial_backoff = std::chrono::hours(1);
+    patient.max_backoff = std::chrono::hours(1);
+    asio::steady_timer soon(co_await asio::this_coro::executor, std::chrono::milliseconds(300));
+    auto raced = co_await ((s.modify("contended", to_c, once) && s.modify("contended", to_d, patient)) ||
+                           soon.async_wait(asio::use_awaitable));
+    REQUIRE(raced.index() == 1);  // the timer won: the modify waiting an hour was cancelled
     co_await conn.close();
   });
 }
