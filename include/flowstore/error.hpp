@@ -47,6 +47,27 @@ enum class errc {
   configuration_error,  ///< The bucket or connection is configured in a way that cannot work.
 };
 
+/// JetStream API error codes (the `err_code` of the server's error replies) that the library
+/// meets. An error the server answered with keeps its code in error::server_code, in
+/// jetstream_category(); codes this enum does not name are kept as they came. Each compares
+/// equal to a condition, like an errc: `e.server_code == condition::transient`.
+/// When each arises and what the library makes of it: docs/errors.md.
+enum class jetstream_errc {
+  bad_request = 10003,              ///< The server could not read the request (fatal).
+  cluster_no_peers = 10005,         ///< Not enough servers for the stream's replicas (fatal).
+  cluster_not_available = 10008,    ///< JetStream is temporarily unavailable (transient).
+  insufficient_resources = 10023,   ///< The server is out of storage or memory (transient).
+  no_message_found = 10037,         ///< No message for the key or sequence (invalid).
+  not_enabled_for_account = 10039,  ///< The account has no JetStream (transient).
+  message_exceeds_maximum = 10054,  ///< The message is larger than the stream allows (invalid).
+  stream_name_in_use = 10058,       ///< The stream exists with another configuration (fatal).
+  stream_not_found = 10059,         ///< The bucket's stream does not exist (fatal).
+  wrong_last_sequence = 10071,      ///< The key's revision is not the expected one (invalid).
+  replicas_not_supported = 10074,   ///< Replicas above one on a server without a cluster (fatal).
+  not_enabled = 10076,              ///< JetStream is not enabled on the server (transient).
+  store_failed = 10077,             ///< The stream could not store the message (transient).
+};
+
 /// What a caller should do about an error: compare any error code against these.
 /// `ec == flowstore::condition::transient` works for every code the library returns.
 enum class condition {
@@ -63,6 +84,9 @@ struct std::is_error_code_enum<flowstore::errc> : std::true_type {};
 /// Makes flowstore::condition a std::error_condition, so `ec == condition::transient` compiles.
 template <>
 struct std::is_error_condition_enum<flowstore::condition> : std::true_type {};
+/// Makes flowstore::jetstream_errc convertible to std::error_code (category "flowstore.jetstream").
+template <>
+struct std::is_error_code_enum<flowstore::jetstream_errc> : std::true_type {};
 
 namespace flowstore {
 
@@ -73,8 +97,15 @@ const std::error_category& error_category() noexcept;
 /// compares equal to the condition that condition_of() returns for it.
 const std::error_category& condition_category() noexcept;
 
+/// The category of JetStream API error codes (name "flowstore.jetstream"): the value is the
+/// server's `err_code`; default_error_condition() gives the flowstore condition the code belongs
+/// to (condition::fatal for codes the library does not know). Thread-safe.
+const std::error_category& jetstream_category() noexcept;
+
 /// The std::error_code for an errc (found by argument-dependent lookup).
 std::error_code make_error_code(errc e) noexcept;
+/// The std::error_code for a JetStream API error code (found by argument-dependent lookup).
+std::error_code make_error_code(jetstream_errc e) noexcept;
 /// The std::error_condition for a condition (found by argument-dependent lookup).
 std::error_condition make_error_condition(condition c) noexcept;
 
@@ -96,6 +127,10 @@ struct error {
   std::string message;
   /// What the server said, verbatim (e.g. `insufficient resources`); empty when it said nothing.
   std::string server_text;
+  /// The JetStream API's own error code when the server answered with one (in
+  /// jetstream_category(), e.g. jetstream_errc::wrong_last_sequence beside errc::conflict);
+  /// empty otherwise. `code` is what to branch on; this is the server's detail.
+  std::error_code server_code;
 
   /// An empty error (no code, no message).
   error() = default;
@@ -181,8 +216,6 @@ class result<void> : public result_base<void> {
 };
 
 /// A successful result<void>.
-inline auto success() {
-  return boost::outcome_v2::success();
-}
+inline auto success() { return boost::outcome_v2::success(); }
 
 }  // namespace flowstore

@@ -88,7 +88,9 @@ std::string state_text(const flow& f) {
 // A lower layer's error, named after the engine's operation.
 error prefixed(const operation_label& what, const error& e) {
   if (e.code == errc::not_found) return {e.code, what + ": no such flow"};
-  return {e.code, what + ": " + e.message, e.server_text};
+  error named = e;
+  named.message = what + ": " + e.message;
+  return named;
 }
 
 // The errors of a check, for an error message.

@@ -40,8 +40,10 @@ std::string_view body_of(natsMsg* msg) {
                          : std::string_view(data, static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
 }
 
-error api_failure(const api_error& e, const operation_label& what) {
-  return {code_for_api_error(e), what + ": JetStream error " + std::to_string(e.err_code), e.description};
+// A lower layer's error, its message prefixed with the operation.
+error named(const operation_label& what, error e) {
+  e.message = what + ": " + e.message;
+  return e;
 }
 
 // What keeps a stream from being a bucket, or nothing.
@@ -112,7 +114,7 @@ asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> co
   auto read_reply = [&](std::error_code ec, const nats_message_ptr& reply) -> result<stream_info_reply> {
     if (ec) return transport_error(ec, what, timeout);
     auto parsed = parse_stream_info_reply(body_of(reply.get()));
-    if (!parsed) return error{parsed.error().code, what + ": " + parsed.error().message};
+    if (!parsed) return named(what, std::move(parsed).error());
     return parsed;
   };
 
@@ -121,7 +123,9 @@ asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> co
   if (!info) co_return std::move(info).error();
   if (info->error && info->error->err_code == api_code::stream_not_found) {
     if (!s->config.create_if_missing) {
-      co_return error{errc::configuration_error, what + ": the bucket does not exist"};
+      error missing{errc::configuration_error, what + ": the bucket does not exist"};
+      missing.server_code = jetstream_errc::stream_not_found;
+      co_return missing;
     }
     const bucket_stream_config settings{c.name, c.description, c.history, c.replicas, c.memory_storage};
     auto [create_ec, create_msg] = co_await request(stream_create_subject(s->stream), stream_create_request(settings));
@@ -134,16 +138,14 @@ asio::awaitable<result<bucket>> bucket::open(std::shared_ptr<connection_impl> co
       if (!info) co_return std::move(info).error();
     } else if (info->error) {
       const api_error& e = *info->error;
-      error refused{code_for_api_error(e),
-                    what + ": creating the bucket failed: JetStream error " + std::to_string(e.err_code),
-                    e.description};
+      error refused = api_failure(what + ": creating the bucket failed", e);
       // The server refused the settings (more replicas than servers, limits), unless it is
       // only unavailable for now.
       if (refused.code != condition::transient) refused.code = errc::configuration_error;
       co_return refused;
     }
   }
-  if (info->error) co_return api_failure(*info->error, what);
+  if (info->error) co_return api_failure(what.text(), *info->error);
 
   const stream_info& i = *info->info;
   if (auto problem = not_a_bucket(i, s->stream, s->prefix))
@@ -199,13 +201,15 @@ asio::awaitable<result<std::uint64_t>> bucket::publish(std::string key, std::str
   auto [ec, reply] = co_await state_->connection->async_request(std::move(message), state_->config.timeout, use_tuple);
   if (ec) co_return transport_error(ec, what, state_->config.timeout);
   auto parsed = parse_publish_reply(body_of(reply.get()));
-  if (!parsed) co_return error{parsed.error().code, what + ": " + parsed.error().message};
+  if (!parsed) co_return named(what, std::move(parsed).error());
   if (parsed->error) {
     const api_error& e = *parsed->error;
     if (e.err_code == api_code::wrong_last_sequence) {
-      co_return error{errc::conflict, what + ": the key's revision changed", e.description};
+      error changed = api_failure(errc::conflict, what.text(), e);
+      changed.message = what + ": the key's revision changed";
+      co_return changed;
     }
-    co_return error{code_for_api_error(e), what + ": JetStream error " + std::to_string(e.err_code), e.description};
+    co_return api_failure(what.text(), e);
   }
   co_return parsed->sequence;
 }
@@ -271,8 +275,8 @@ asio::awaitable<result<std::optional<entry>>> bucket::get(std::string key, opera
     auto optional_view = [](std::string_view v) {
       return v.empty() ? std::nullopt : std::optional<std::string_view>(v);
     };
-    static constexpr std::string_view names[] = {"Nats-Subject",  "Nats-Sequence", "Nats-Time-Stamp",
-                                                 "KV-Operation",  owner_header,    owner_revision_header};
+    static constexpr std::string_view names[] = {"Nats-Subject", "Nats-Sequence", "Nats-Time-Stamp",
+                                                 "KV-Operation", owner_header,    owner_revision_header};
     std::optional<std::string_view> values[std::size(names)];
     headers_in_block(m.headers(), names, values);
     interpreted = interpret_direct_get({optional_view(status.code), optional_view(status.description), values[0],
@@ -281,10 +285,7 @@ asio::awaitable<result<std::optional<entry>>> bucket::get(std::string key, opera
   } else {
     interpreted = interpret_message_get(body_of(reply.get()), key, prefix);
   }
-  if (!interpreted) {
-    co_return error{interpreted.error().code, what + ": " + interpreted.error().message,
-                    interpreted.error().server_text};
-  }
+  if (!interpreted) co_return named(what, std::move(interpreted).error());
   co_return interpreted;
 }
 
@@ -394,8 +395,8 @@ asio::awaitable<result<std::uint64_t>> bucket::scan_target(const std::string& pa
   auto [ec, reply] = co_await state_->connection->async_request(std::move(m), state_->config.timeout, use_tuple);
   if (ec) co_return transport_error(ec, what, state_->config.timeout);
   auto parsed = parse_stream_info_reply(body_of(reply.get()));
-  if (!parsed) co_return error{parsed.error().code, what + ": " + parsed.error().message};
-  if (parsed->error) co_return api_failure(*parsed->error, what);
+  if (!parsed) co_return named(what, std::move(parsed).error());
+  if (parsed->error) co_return api_failure(what.text(), *parsed->error);
   co_return parsed->info->last_seq;
 }
 
@@ -458,8 +459,7 @@ asio::awaitable<result<void>> bucket::scan(std::string pattern, scan_mode mode, 
   }
   std::lock_guard lock(collector->mutex);
   if (collector->failure) {
-    error e = std::move(*collector->failure);
-    co_return error{e.code, what + ": " + e.message, std::move(e.server_text)};
+    co_return named(what, std::move(*collector->failure));
   }
   co_return success();
 }

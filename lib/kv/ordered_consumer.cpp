@@ -94,8 +94,7 @@ void ordered_consumer::on_create_reply(std::uint64_t id, std::error_code transpo
   }
   if (reply->error) {
     const api_error& e = *reply->error;
-    return handle_create_failure(
-        {code_for_api_error(e), "creating the consumer: JetStream error " + std::to_string(e.err_code), e.description});
+    return handle_create_failure(api_failure("creating the consumer", e));
   }
 
   const consumer_created& created = *reply->created;

@@ -51,6 +51,14 @@ std::error_code code_for_api_error(const api_error& e) noexcept {
   return errc::server_error;
 }
 
+error api_failure(std::error_code code, std::string_view what, const api_error& e) {
+  error failure{code, std::string(what) + ": JetStream error " + std::to_string(e.err_code), e.description};
+  if (e.err_code != 0) failure.server_code = {e.err_code, jetstream_category()};
+  return failure;
+}
+
+error api_failure(std::string_view what, const api_error& e) { return api_failure(code_for_api_error(e), what, e); }
+
 namespace {
 
 // An int member, 0 when absent or out of range: a truncated 4294977367 must not read as 10071.
@@ -183,7 +191,7 @@ result<std::optional<entry>> interpret_message_get(std::string_view body, std::s
   if (ec || !v.is_object()) return protocol_failure("message get reply is not a JSON object");
   if (auto e = read_api_error(v.get_object())) {
     if (e->err_code == api_code::no_message_found) return std::optional<entry>{};
-    return error{code_for_api_error(*e), "message get failed", e->description};
+    return api_failure("message get", *e);
   }
   const auto* message = v.get_object().if_contains("message");
   if (message == nullptr || !message->is_object()) return protocol_failure("message get reply without a message");

@@ -48,6 +48,12 @@ struct api_error {
 /// The flowstore code for a JetStream API error when the operation gives it no special meaning.
 std::error_code code_for_api_error(const api_error& e) noexcept;
 
+/// An error for a JetStream API error reply: `code`, the message `<what>: JetStream error <n>`,
+/// the server's description as server_text and its err_code as server_code.
+error api_failure(std::error_code code, std::string_view what, const api_error& e);
+/// The same with the code code_for_api_error() gives.
+error api_failure(std::string_view what, const api_error& e);
+
 /// A publish reply: the new sequence (the key's revision), or the API's error.
 struct publish_reply {
   std::uint64_t sequence = 0;

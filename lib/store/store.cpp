@@ -357,8 +357,10 @@ asio::awaitable<result<flow>> update_flow(std::shared_ptr<detail::store_impl> im
     if (latest) {
       if (auto decoded = flow_from_json((*latest)->value)) current = std::to_string(decoded->version);
     }
-    co_return error{errc::conflict, what + ": conflict: expected version " + std::to_string(expected_version) +
-                                        ", current version " + current};
+    error refused = std::move(revision).error();  // keeps the server's code and text
+    refused.message =
+        what + ": conflict: expected version " + std::to_string(expected_version) + ", current version " + current;
+    co_return refused;
   }
   f.revision = *revision;
   impl->versions.remember(f.revision, f.version);
@@ -409,8 +411,7 @@ asio::awaitable<result<flow>> store::modify(std::string id, std::function<bool(f
   return modify_flow(impl_, std::move(id), std::move(change), modify_options());
 }
 
-asio::awaitable<result<flow>> store::modify(std::string id, std::function<bool(flow&)> change,
-                                            modify_options options) {
+asio::awaitable<result<flow>> store::modify(std::string id, std::function<bool(flow&)> change, modify_options options) {
   return modify_flow(impl_, std::move(id), std::move(change), options);
 }
 
@@ -434,9 +435,9 @@ asio::awaitable<result<void>> remove_checked(detail::kv::bucket bucket, std::str
   if (detail::was_cancelled(co_await asio::this_coro::cancellation_state)) co_return detail::kv::cancelled(what);
   auto erased = co_await bucket.erase(id, (*last)->revision, what);
   if (!erased) {
-    if (erased.error().code == errc::conflict)
-      co_return error{errc::conflict, what + ": conflict: the flow changed while removing it"};
-    co_return std::move(erased).error();
+    error refused = std::move(erased).error();
+    if (refused.code == errc::conflict) refused.message = what + ": conflict: the flow changed while removing it";
+    co_return refused;
   }
   co_return success();
 }

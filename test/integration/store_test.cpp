@@ -36,9 +36,9 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <limits>
-#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -367,6 +367,9 @@ TEST_CASE("store: update of a stale copy is a conflict naming both versions", "[
     CHECK(second_updated.error().code == condition::invalid);
     CHECK_THAT(second_updated.error().message, Catch::Matchers::Contains("expected version 1"));
     CHECK_THAT(second_updated.error().message, Catch::Matchers::Contains("current version 2"));
+    // The server refused the compare-and-set: its own code is kept beside ours.
+    CHECK(second_updated.error().server_code == flowstore::jetstream_errc::wrong_last_sequence);
+    CHECK(second_updated.error().server_code == condition::invalid);
 
     auto got = co_await s.get(id);
     REQUIRE_OK(got);
@@ -925,6 +928,29 @@ TEST_CASE("store: open refuses a KV_ stream with workqueue or interest retention
   });
 }
 
+TEST_CASE("store: open of a missing bucket without create_bucket is configuration_error", "[store]") {
+  nats_server server;
+  run_async([&](asio::io_context&) -> asio::awaitable<void> {
+    auto conn = co_await connect_to(server);
+    flowstore::store_options options;
+    options.bucket = "never_made";
+    options.create_bucket = false;
+    auto opened = co_await flowstore::store::open(conn, std::move(options));
+    REQUIRE_ERROR(opened, errc::configuration_error);
+    CHECK(opened.error().code == condition::fatal);
+    CHECK(opened.error().server_code == flowstore::jetstream_errc::stream_not_found);
+    CHECK_THAT(opened.error().message,
+               Catch::Matchers::Contains("open bucket 'never_made': the bucket does not exist"));
+
+    // Nothing was created: a second open finds no bucket either.
+    flowstore::store_options again;
+    again.bucket = "never_made";
+    again.create_bucket = false;
+    auto reopened = co_await flowstore::store::open(conn, std::move(again));
+    CHECK_ERROR(reopened, errc::configuration_error);
+  });
+}
+
 TEST_CASE("store: open with 3 replicas on a single server fails with configuration_error", "[store]") {
   nats_server server;
   run_async(
@@ -938,6 +964,7 @@ TEST_CASE("store: open with 3 replicas on a single server fails with configurati
         const auto elapsed = std::chrono::steady_clock::now() - started;
         REQUIRE_ERROR(opened, errc::configuration_error);
         CHECK(opened.error().code == condition::fatal);
+        CHECK(opened.error().server_code == flowstore::jetstream_errc::replicas_not_supported);
         CHECK(elapsed < 10s);
         CHECK(conn.is_connected());
       },
@@ -1847,9 +1874,9 @@ TEST_CASE("store: modify() applies every change of 16 writers making 50 each on 
         for (int w = 0; w < writers; ++w) {
           asio::co_spawn(io, count_rounds(s, "w" + std::to_string(w), rounds, options, calls, failures),
                          [&](std::exception_ptr e) {
-            if (e) ++failures;
-            if (++finished == writers) all_done.cancel();
-          });
+                           if (e) ++failures;
+                           if (++finished == writers) all_done.cancel();
+                         });
         }
         co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
         CHECK(failures == 0);
@@ -1883,8 +1910,7 @@ TEST_CASE("store: modify() applies every change of 16 writers making 50 each on 
       std::chrono::seconds(120));
 }
 
-TEST_CASE("store: modify() gives up with conflict after its attempts and can be cancelled while it waits",
-          "[store]") {
+TEST_CASE("store: modify() gives up with conflict after its attempts and can be cancelled while it waits", "[store]") {
   using namespace asio::experimental::awaitable_operators;
   nats_server server;
   run_async([&](asio::io_context&) -> asio::awaitable<void> {

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -300,4 +301,61 @@ TEST_CASE("result<void> success and failure", "[error]") {
     CHECK(e.code() == errc::closed);
     CHECK(std::string(e.what()).find("store closed") != std::string::npos);
   }
+}
+
+TEST_CASE("JetStream error codes keep their value and map to the documented conditions", "[error]") {
+  using flowstore::jetstream_errc;
+  struct expected_mapping {
+    jetstream_errc code;
+    int value;
+    condition expected;
+  };
+  const std::vector<expected_mapping> mappings = {
+      {jetstream_errc::bad_request, 10003, condition::fatal},
+      {jetstream_errc::cluster_no_peers, 10005, condition::fatal},
+      {jetstream_errc::cluster_not_available, 10008, condition::transient},
+      {jetstream_errc::insufficient_resources, 10023, condition::transient},
+      {jetstream_errc::no_message_found, 10037, condition::invalid},
+      {jetstream_errc::not_enabled_for_account, 10039, condition::transient},
+      {jetstream_errc::message_exceeds_maximum, 10054, condition::invalid},
+      {jetstream_errc::stream_name_in_use, 10058, condition::fatal},
+      {jetstream_errc::stream_not_found, 10059, condition::fatal},
+      {jetstream_errc::wrong_last_sequence, 10071, condition::invalid},
+      {jetstream_errc::replicas_not_supported, 10074, condition::fatal},
+      {jetstream_errc::not_enabled, 10076, condition::transient},
+      {jetstream_errc::store_failed, 10077, condition::transient},
+  };
+  std::vector<std::string> messages;
+  for (const auto& m : mappings) {
+    INFO(m.value);
+    const std::error_code ec = flowstore::make_error_code(m.code);
+    CHECK(ec.value() == m.value);
+    CHECK(&ec.category() == &flowstore::jetstream_category());
+    CHECK(flowstore::condition_of(ec) == m.expected);
+    CHECK(ec == m.expected);
+    // A code as the server sends it is the same code as the enumerator.
+    CHECK(std::error_code(m.value, flowstore::jetstream_category()) == m.code);
+    // Never equal to the flowstore code it is mapped to: that is error::code's job.
+    CHECK_FALSE(ec == errc::conflict);
+    CHECK_FALSE(ec.message().empty());
+    messages.push_back(ec.message());
+  }
+  std::sort(messages.begin(), messages.end());
+  CHECK(std::adjacent_find(messages.begin(), messages.end()) == messages.end());
+
+  CHECK(std::string(flowstore::jetstream_category().name()) == "flowstore.jetstream");
+  CHECK(flowstore::make_error_code(jetstream_errc::wrong_last_sequence).message() == "wrong last sequence");
+  // A code the library does not name is kept and is fatal.
+  const std::error_code unknown(10999, flowstore::jetstream_category());
+  CHECK(unknown.message() == "JetStream error 10999");
+  CHECK(flowstore::condition_of(unknown) == condition::fatal);
+}
+
+TEST_CASE("an error carries the server's code beside its own", "[error]") {
+  flowstore::error refused{errc::conflict, "update flow 'f': conflict", "wrong last sequence: 7"};
+  CHECK_FALSE(refused.server_code);
+  refused.server_code = flowstore::jetstream_errc::wrong_last_sequence;
+  CHECK(refused == errc::conflict);
+  CHECK(refused.server_code == flowstore::jetstream_errc::wrong_last_sequence);
+  CHECK(refused.what() == "update flow 'f': conflict (server: wrong last sequence: 7)");
 }

@@ -424,6 +424,7 @@ TEST_CASE("ordered consumer: a watch retries a transient create with growing del
   REQUIRE(kinds(scan_failed) == std::vector<kind>{kind::failed});
   CHECK(scan_failed[0].problem->code == errc::configuration_error);
   CHECK(contains(scan_failed[0].problem->message, "JetStream error 10059"));
+  CHECK(scan_failed[0].problem->server_code == flowstore::jetstream_errc::stream_not_found);
 }
 
 TEST_CASE("ordered consumer: closing ends it without a request; stopping deletes its consumer", "[ordered_consumer]") {
