@@ -1596,6 +1596,10 @@ TEST_CASE("store: close() reports a closed event and every operation afterwards 
 namespace {
 
 // One operation of the close test: when it started and ended, and how.
+// How many turns of the event loop "at once" may take: a result travels from the connection's
+// strand to the caller's executor and up a few coroutine frames, each a turn at most.
+constexpr int max_turns_at_once = 16;
+
 struct timed_outcome {
   std::chrono::steady_clock::time_point started{};
   std::chrono::steady_clock::time_point ended{};
@@ -1695,6 +1699,24 @@ TEST_CASE("store: close() with 1000 operations and 20 watchers in flight ends ev
         co_await conn.close();
         const auto close_returned = clock_type::now();
 
+        // "At once", without a clock: once close() has returned, every operation and watcher in
+        // flight ends within a few turns of the event loop — no reply, timer or other thread is
+        // waited for. (The figures in ms are printed below; they depend on the machine.)
+        auto in_flight_done = [&] {
+          for (const auto* group : {&ops, &watched}) {
+            for (const auto& op : *group) {
+              if (!op.done) return false;
+            }
+          }
+          return true;
+        };
+        int turns_after_close = 0;
+        while (!in_flight_done() && turns_after_close < max_turns_at_once) {
+          co_await asio::post(executor, asio::use_awaitable);
+          ++turns_after_close;
+        }
+        CHECK(in_flight_done());
+
         // Operations started after close end with closed at once too.
         std::vector<timed_outcome> later(60);
         for (int i = 0; i < 60; ++i) {
@@ -1714,6 +1736,18 @@ TEST_CASE("store: close() with 1000 operations and 20 watchers in flight ends ev
         auto late_watch = s.watch();
         timed_outcome late_watched;
         asio::co_spawn(executor, watch_until_error(&late_watch, &late_watched), asio::detached);
+        auto later_done = [&] {
+          for (const auto& op : later) {
+            if (!op.done) return false;
+          }
+          return late_watched.done;
+        };
+        int turns_later = 0;
+        while (!later_done() && turns_later < max_turns_at_once) {
+          co_await asio::post(executor, asio::use_awaitable);
+          ++turns_later;
+        }
+        CHECK(later_done());
 
         const auto give_up = clock_type::now() + 10s;
         auto all_done = [&] {
@@ -1758,11 +1792,10 @@ TEST_CASE("store: close() with 1000 operations and 20 watchers in flight ends ev
                   << " operations and watchers ended after it was called, the last " << ms(longest_after)
                   << " ms after the call (" << succeeded_after_call << " with a result decided before the close, "
                   << succeeded_after_return << " after it returned); operations started after close ended in at most "
-                  << ms(longest_later) << " ms" << std::endl;
+                  << ms(longest_later) << " ms; event-loop turns after close() returned: " << turns_after_close
+                  << " for those in flight, " << turns_later << " for those started after it" << std::endl;
         CHECK(ended_after_call > 0);
-        CHECK(close_time < 1s);
-        CHECK(longest_after <= 100ms);
-        CHECK(longest_later <= 100ms);
+        CHECK(close_time < 1s);  // the bound the close promises with 1000 operations in flight
         CHECK(succeeded_after_return == 0);
 
         // No scan or watch set-up went out after the close: nothing waits for a reply.
