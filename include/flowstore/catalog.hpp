@@ -3,6 +3,7 @@
 #pragma once
 
 #include <flowstore/error.hpp>
+#include <flowstore/export.hpp>
 #include <flowstore/flow.hpp>
 
 #include <boost/json/object.hpp>
@@ -23,20 +24,20 @@ enum class port_direction { input, output };
 enum class port_pattern { stream, request, watch, network };
 
 /// The wire name of a direction (`"input"`, `"output"`).
-std::string_view to_string(port_direction d) noexcept;
+FLOWSTORE_DECL std::string_view to_string(port_direction d) noexcept;
 /// The wire name of a pattern (`"stream"`, `"request"`, `"watch"`, `"network"`).
-std::string_view to_string(port_pattern p) noexcept;
+FLOWSTORE_DECL std::string_view to_string(port_pattern p) noexcept;
 /// The pattern of a semstreams port kind: `nats` and `jetstream` stream; `nats-request`
 /// request; `kvwatch`, `kv-watch`, `kvwrite` and `kv-write` watch; `network`, `file` network.
 /// An empty kind is `nats`; an unknown one is `network` (it connects to nothing).
-port_pattern pattern_of_port_kind(std::string_view kind) noexcept;
+FLOWSTORE_DECL port_pattern pattern_of_port_kind(std::string_view kind) noexcept;
 
 /// A port of a component: where its data comes from or goes to.
 struct port_spec {
-  std::string name;                                 ///< Unique among the component's ports of one direction.
+  std::string name;                                  ///< Unique among the component's ports of one direction.
   port_direction direction = port_direction::input;  ///< Input or output.
-  std::string kind = "nats";                         ///< semstreams port type: nats, jetstream, nats-request, kvwatch, kvwrite, network, file.
-  std::string subject;         ///< The subject (may hold wildcards), bucket, address or path.
+  std::string kind = "nats";  ///< semstreams port type: nats, jetstream, nats-request, kvwatch, kvwrite, network, file.
+  std::string subject;        ///< The subject (may hold wildcards), bucket, address or path.
   std::string interface_type;  ///< The message interface, e.g. `core.json.v1`; empty when undeclared.
   bool required = false;       ///< Whether the component needs the port connected.
   std::string description;     ///< For humans.
@@ -46,13 +47,13 @@ struct port_spec {
 
 /// A component type: what a node's `component` names.
 struct component_spec {
-  std::string id;    ///< The factory name a node's `component` holds, e.g. `udp`.
-  std::string name;  ///< Display name, e.g. `UDP Input`.
+  std::string id;                                   ///< The factory name a node's `component` holds, e.g. `udp`.
+  std::string name;                                 ///< Display name, e.g. `UDP Input`.
   component_type category = component_type::unset;  ///< What a node of this component must have as `type`.
-  std::string protocol;     ///< e.g. `udp`.
-  std::string domain;       ///< e.g. `network`.
-  std::string description;  ///< For humans.
-  std::string version;      ///< The component's version, e.g. `1.0.0`.
+  std::string protocol;                             ///< e.g. `udp`.
+  std::string domain;                               ///< e.g. `network`.
+  std::string description;                          ///< For humans.
+  std::string version;                              ///< The component's version, e.g. `1.0.0`.
   /// The config schema in semstreams' format: `{"properties":{name:{"type",...}},"required":[...]}`.
   boost::json::object schema;
   /// The ports a node has when its config does not list its own (`config.ports`).
@@ -63,7 +64,7 @@ struct component_spec {
 
 /// The component types known to the engine and served to the UI. Immutable once made; cheap
 /// to copy (the entries are shared); thread-safe.
-class component_catalog {
+class FLOWSTORE_DECL component_catalog {
  public:
   /// An empty catalog: every node's component is unknown.
   component_catalog();
@@ -100,8 +101,8 @@ class component_catalog {
 /// keys in Go's order (`category`, `description`, `domain`, `id`, `name`, `ports`, `protocol`,
 /// `schema`, `type`, `version`), written as Go's encoding/json writes (HTML-safe escaping).
 /// `ports` is flowstore's addition; the rest is the Go service's shape.
-std::string to_json(const component_spec& c);
+FLOWSTORE_DECL std::string to_json(const component_spec& c);
 /// Every component type of the catalog as a JSON array, sorted by id.
-std::string to_json(const component_catalog& catalog);
+FLOWSTORE_DECL std::string to_json(const component_catalog& catalog);
 
 }  // namespace flowstore

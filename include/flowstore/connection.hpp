@@ -2,6 +2,7 @@
 #pragma once
 
 #include <flowstore/error.hpp>
+#include <flowstore/export.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -19,7 +20,7 @@ namespace flowstore {
 namespace detail {
 class connection_impl;
 struct access;  // the library's way to the implementation (lib/access.hpp)
-}
+}  // namespace detail
 
 /// TLS settings. TLS is used when `enabled` is set or a server URL has the `tls://` scheme;
 /// setting a file here does not turn it on by itself. A failed TLS setup or handshake makes
@@ -100,7 +101,7 @@ struct connect_options {
 ///   nothing) or asked is_connected() (false).
 /// - Thread safety: the const members and close() may be called from any thread, also
 ///   concurrently; moving, assigning and destroying need exclusive access.
-class connection {
+class FLOWSTORE_DECL connection {
  public:
   /// Takes over the connection; the source is left moved-from.
   connection(connection&&) noexcept;
@@ -140,7 +141,7 @@ class connection {
  private:
   friend struct detail::access;
   friend boost::asio::awaitable<result<connection>> connect(boost::asio::any_io_executor, connect_options);
-  explicit connection(std::shared_ptr<detail::connection_impl> impl) noexcept;
+  FLOWSTORE_HIDDEN explicit connection(std::shared_ptr<detail::connection_impl> impl) noexcept;
 
   std::shared_ptr<detail::connection_impl> impl_;
 };
@@ -162,6 +163,7 @@ class connection {
 ///   on its own executor.
 /// - Cancellation: not supported while an attempt runs.
 /// - Thread safety: may be called from any thread; connections are independent.
-boost::asio::awaitable<result<connection>> connect(boost::asio::any_io_executor executor, connect_options options);
+FLOWSTORE_DECL boost::asio::awaitable<result<connection>> connect(boost::asio::any_io_executor executor,
+                                                                  connect_options options);
 
 }  // namespace flowstore

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <flowstore/error.hpp>
+#include <flowstore/export.hpp>
 #include <flowstore/flow.hpp>
 
 #include <boost/json/value.hpp>
@@ -36,13 +37,13 @@ struct component_config {
 ///   component without name or type), errc::encode_failed when a non-object config cannot be
 ///   written as text (a non-finite number).
 /// - Thread safety: no I/O; thread-safe.
-result<flow> from_component_configs(std::string name, const std::map<std::string, component_config>& configs);
+FLOWSTORE_DECL result<flow> from_component_configs(std::string name,
+                                                   const std::map<std::string, component_config>& configs);
 
 /// As from_component_configs(), with connections computed elsewhere (the Go package's
 /// `FromComponentConfigsWithConnections`); they must reference the enabled components' keys,
 /// or the result fails validation.
-result<flow> from_component_configs_with_connections(std::string name,
-                                                     const std::map<std::string, component_config>& configs,
-                                                     std::vector<flow_connection> connections);
+FLOWSTORE_DECL result<flow> from_component_configs_with_connections(
+    std::string name, const std::map<std::string, component_config>& configs, std::vector<flow_connection> connections);
 
 }  // namespace flowstore

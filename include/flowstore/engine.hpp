@@ -4,6 +4,7 @@
 
 #include <flowstore/catalog.hpp>
 #include <flowstore/error.hpp>
+#include <flowstore/export.hpp>
 #include <flowstore/flow.hpp>
 #include <flowstore/store.hpp>
 
@@ -36,9 +37,9 @@ struct validation_issue {
   /// `interface_mismatch`, `missing_interface`, `disconnected_node`, `orphaned_port`.
   std::string type;
   issue_severity severity = issue_severity::error;  ///< Error or warning.
-  std::string component_name;  ///< The node's id (`(none)` for an empty flow, `flow` for the flow itself).
-  std::string port_name;       ///< The port, when the issue is about one; else empty.
-  std::string message;         ///< For humans.
+  std::string component_name;            ///< The node's id (`(none)` for an empty flow, `flow` for the flow itself).
+  std::string port_name;                 ///< The port, when the issue is about one; else empty.
+  std::string message;                   ///< For humans.
   std::vector<std::string> suggestions;  ///< What to do, for humans; may be empty.
   /// Member-wise equality.
   friend bool operator==(const validation_issue&, const validation_issue&) = default;
@@ -49,20 +50,20 @@ struct validation_issue {
 struct validated_port {
   std::string name;                                  ///< The port's name.
   port_direction direction = port_direction::input;  ///< Input or output.
-  std::string interface_type;  ///< The declared interface (JSON `type`); empty when undeclared.
-  bool required = false;       ///< Whether the component needs it connected.
-  std::string connection_id;   ///< What it connects by: subject, bucket, address or path.
-  port_pattern pattern = port_pattern::stream;  ///< How it connects.
-  std::string description;     ///< For humans.
+  std::string interface_type;                        ///< The declared interface (JSON `type`); empty when undeclared.
+  bool required = false;                             ///< Whether the component needs it connected.
+  std::string connection_id;                         ///< What it connects by: subject, bucket, address or path.
+  port_pattern pattern = port_pattern::stream;       ///< How it connects.
+  std::string description;                           ///< For humans.
   /// Member-wise equality.
   friend bool operator==(const validated_port&, const validated_port&) = default;
 };
 
 /// A node with its resolved ports.
 struct validated_node {
-  std::string id;         ///< The node's id.
-  std::string component;  ///< The node's component (semstreams' `type` of a node).
-  std::string name;       ///< The node's instance name.
+  std::string id;                            ///< The node's id.
+  std::string component;                     ///< The node's component (semstreams' `type` of a node).
+  std::string name;                          ///< The node's instance name.
   std::vector<validated_port> input_ports;   ///< Its inputs, in declaration order.
   std::vector<validated_port> output_ports;  ///< Its outputs, in declaration order.
   /// Member-wise equality.
@@ -73,11 +74,11 @@ struct validated_node {
 /// (NATS wildcards, either way), a request port sharing a subject, a KV write feeding a watch of
 /// the same bucket.
 struct discovered_connection {
-  std::string source_node_id;  ///< The publishing node.
-  std::string source_port;     ///< Its output.
-  std::string target_node_id;  ///< The subscribing node.
-  std::string target_port;     ///< Its input.
-  std::string connection_id;   ///< The publisher's subject (or bucket).
+  std::string source_node_id;                   ///< The publishing node.
+  std::string source_port;                      ///< Its output.
+  std::string target_node_id;                   ///< The subscribing node.
+  std::string target_port;                      ///< Its input.
+  std::string connection_id;                    ///< The publisher's subject (or bucket).
   port_pattern pattern = port_pattern::stream;  ///< How they connect.
   /// Member-wise equality.
   friend bool operator==(const discovered_connection&, const discovered_connection&) = default;
@@ -87,16 +88,16 @@ struct discovered_connection {
 enum class validation_status { valid, warnings, errors };
 
 /// The wire name of a status (`"valid"`, `"warnings"`, `"errors"`).
-std::string_view to_string(validation_status s) noexcept;
+FLOWSTORE_DECL std::string_view to_string(validation_status s) noexcept;
 /// The wire name of a severity (`"error"`, `"warning"`).
-std::string_view to_string(issue_severity s) noexcept;
+FLOWSTORE_DECL std::string_view to_string(issue_severity s) noexcept;
 
 /// What the deployment check says about a flow, in the shape of semstreams' `ValidationResult`.
 struct validation_result {
-  validation_status status = validation_status::valid;  ///< The verdict.
-  std::vector<validation_issue> errors;    ///< Issues that block deploying, in node order.
-  std::vector<validation_issue> warnings;  ///< Issues that do not.
-  std::vector<validated_node> nodes;       ///< Every node with its ports, in flow order.
+  validation_status status = validation_status::valid;        ///< The verdict.
+  std::vector<validation_issue> errors;                       ///< Issues that block deploying, in node order.
+  std::vector<validation_issue> warnings;                     ///< Issues that do not.
+  std::vector<validated_node> nodes;                          ///< Every node with its ports, in flow order.
   std::vector<discovered_connection> discovered_connections;  ///< In node order.
   /// True unless there are errors.
   bool deployable() const noexcept { return status != validation_status::errors; }
@@ -115,15 +116,15 @@ struct validation_result {
 /// A node's ports come from its `config.ports` (`{"inputs":[…],"outputs":[…]}`, each port
 /// `{"name","type","subject","interface","required"}` as semstreams writes them) when present,
 /// else from the catalog. Pure, no I/O; thread-safe.
-validation_result validate_deployment(const flow& f, const component_catalog& catalog);
+FLOWSTORE_DECL validation_result validate_deployment(const flow& f, const component_catalog& catalog);
 
 /// The result as semstreams' flow service writes it: `{"validation_status","errors","warnings",
 /// "nodes","discovered_connections"}`, each array always present.
-std::string to_json(const validation_result& r);
+FLOWSTORE_DECL std::string to_json(const validation_result& r);
 
 /// The `semstreams_config` key of a node's component: `components.<name>`, spaces replaced by
 /// `_` as semstreams' config manager does.
-std::string component_key(std::string_view node_name);
+FLOWSTORE_DECL std::string component_key(std::string_view node_name);
 
 /// The bytes semstreams' config manager writes for a component, Go's `json.Marshal` of
 /// `ComponentConfig{Type, Name, Enabled, Config}`: `{"type":"<category>","name":"<component>",
@@ -131,7 +132,7 @@ std::string component_key(std::string_view node_name);
 ///
 /// - Errors: errc::validation_failed when the config holds what Go cannot write (a non-finite
 ///   number, nesting deeper than a document can hold).
-result<std::string> component_config_json(const flow_node& node, component_type category, bool enabled);
+FLOWSTORE_DECL result<std::string> component_config_json(const flow_node& node, component_type category, bool enabled);
 
 // ---------------------------------------------------------------------------------------------
 // The engine
@@ -142,7 +143,7 @@ struct engine_options {
   std::string config_bucket = "semstreams_config";
   /// Revisions kept per key when the engine creates the bucket (semstreams' own setting: 5).
   int config_history = 5;
-  int config_replicas = 1;          ///< Copies of the bucket in a cluster, when the engine creates it.
+  int config_replicas = 1;           ///< Copies of the bucket in a cluster, when the engine creates it.
   bool create_config_bucket = true;  ///< Create the bucket when missing.
 };
 
@@ -151,20 +152,20 @@ struct engine_event {
   /// The kind of step: a component written or removed, or the flow's state changed.
   enum class kind { component_written, component_removed, state_changed };
   kind what = kind::state_changed;
-  std::string flow_id;  ///< The flow.
-  std::string key;      ///< The `semstreams_config` key, for component steps.
+  std::string flow_id;                        ///< The flow.
+  std::string key;                            ///< The `semstreams_config` key, for component steps.
   runtime_state from = runtime_state::unset;  ///< The state before, for state changes.
   runtime_state to = runtime_state::unset;    ///< The state after, for state changes.
 };
 
 /// A component of the semstreams runtime configuration that a flow deployed.
 struct deployed_component {
-  std::string key;        ///< `components.<name>`.
-  std::string name;       ///< The component's instance name (the key without its prefix).
-  std::string component;  ///< The factory (semstreams `name`).
+  std::string key;                                  ///< `components.<name>`.
+  std::string name;                                 ///< The component's instance name (the key without its prefix).
+  std::string component;                            ///< The factory (semstreams `name`).
   component_type category = component_type::unset;  ///< Its category (semstreams `type`).
-  bool enabled = false;     ///< Whether the runtime should run it.
-  std::uint64_t revision = 0;  ///< The key's KV revision.
+  bool enabled = false;                             ///< Whether the runtime should run it.
+  std::uint64_t revision = 0;                       ///< The key's KV revision.
 };
 
 /// Runs flows' lifecycles on a store and the semstreams runtime configuration. Cheap to copy;
@@ -190,7 +191,7 @@ struct deployed_component {
 ///
 /// Executor, timeouts, cancellation, lifetimes and thread safety are as for store operations;
 /// a cancelled operation may have written some of its components (retry it to converge).
-class engine {
+class FLOWSTORE_DECL engine {
  public:
   /// Binds the engine to `flows` and the configuration bucket (created when missing), on the
   /// store's connection.
@@ -268,7 +269,7 @@ class engine {
   const std::string& config_bucket() const noexcept;
 
  private:
-  explicit engine(std::shared_ptr<detail::engine_impl> impl) noexcept;
+  FLOWSTORE_HIDDEN explicit engine(std::shared_ptr<detail::engine_impl> impl) noexcept;
   std::shared_ptr<detail::engine_impl> impl_;
 };
 

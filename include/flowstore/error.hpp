@@ -2,6 +2,8 @@
 // what to do about it, and the result<T> type every operation returns.
 #pragma once
 
+#include <flowstore/export.hpp>
+
 #include <boost/outcome/basic_result.hpp>
 #include <boost/outcome/policy/base.hpp>
 
@@ -92,33 +94,33 @@ namespace flowstore {
 
 /// The category of errc codes (name "flowstore"). Its default_error_condition() gives each
 /// code's condition. Thread-safe; the object lives for the whole program.
-const std::error_category& error_category() noexcept;
+FLOWSTORE_DECL const std::error_category& error_category() noexcept;
 /// The category of the three conditions (name "flowstore.condition"). A code of any category
 /// compares equal to the condition that condition_of() returns for it.
-const std::error_category& condition_category() noexcept;
+FLOWSTORE_DECL const std::error_category& condition_category() noexcept;
 
 /// The category of JetStream API error codes (name "flowstore.jetstream"): the value is the
 /// server's `err_code`; default_error_condition() gives the flowstore condition the code belongs
 /// to (condition::fatal for codes the library does not know). Thread-safe.
-const std::error_category& jetstream_category() noexcept;
+FLOWSTORE_DECL const std::error_category& jetstream_category() noexcept;
 
 /// The std::error_code for an errc (found by argument-dependent lookup).
-std::error_code make_error_code(errc e) noexcept;
+FLOWSTORE_DECL std::error_code make_error_code(errc e) noexcept;
 /// The std::error_code for a JetStream API error code (found by argument-dependent lookup).
-std::error_code make_error_code(jetstream_errc e) noexcept;
+FLOWSTORE_DECL std::error_code make_error_code(jetstream_errc e) noexcept;
 /// The std::error_condition for a condition (found by argument-dependent lookup).
-std::error_condition make_error_condition(condition c) noexcept;
+FLOWSTORE_DECL std::error_condition make_error_condition(condition c) noexcept;
 
 /// The condition an error code belongs to. A code of another category (the library passes on
 /// nats.c statuses it has no errc for in a category named "nats") is classified by its own
 /// category's default_error_condition() when that names a flowstore condition, and as
 /// condition::fatal otherwise. Thread-safe.
-condition condition_of(const std::error_code& ec) noexcept;
+FLOWSTORE_DECL condition condition_of(const std::error_code& ec) noexcept;
 
 /// An error as the library reports it: a code to branch on, and a message for humans
 /// naming the operation and the flow. Text the server sent (which may echo user input)
 /// is kept apart in `server_text`. Neither ever holds a password, token or key.
-struct error {
+struct FLOWSTORE_DECL error {
   /// What failed: an errc, or a nats.c status of category "nats". Compare it with an errc or
   /// a condition.
   std::error_code code;
@@ -151,7 +153,7 @@ struct error {
 };
 
 /// Thrown by result<T>::value() when the result holds an error.
-class exception : public std::system_error {
+class FLOWSTORE_DECL exception : public std::system_error {
  public:
   /// Carries the error's code; what() is the error's what().
   explicit exception(const error& e) : std::system_error(e.code, e.what()) {}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <flowstore/error.hpp>
+#include <flowstore/export.hpp>
 #include <flowstore/timestamp.hpp>
 
 #include <boost/json/object.hpp>
@@ -48,15 +49,15 @@ enum class component_type {
 };
 
 /// The wire name of a state (`"not_deployed"`, …); empty for unset and unrecognized.
-std::string_view to_string(runtime_state s) noexcept;
+FLOWSTORE_DECL std::string_view to_string(runtime_state s) noexcept;
 /// The wire name of a category (`"processor"`, …); empty for unset and unrecognized.
-std::string_view to_string(component_type t) noexcept;
+FLOWSTORE_DECL std::string_view to_string(component_type t) noexcept;
 /// Parses a state's wire name (exact, case-sensitive); unknown text gives `unrecognized`, empty
 /// text gives `unset`.
-runtime_state runtime_state_from_string(std::string_view s) noexcept;
+FLOWSTORE_DECL runtime_state runtime_state_from_string(std::string_view s) noexcept;
 /// Parses a category's wire name (exact, case-sensitive); unknown text gives `unrecognized`,
 /// empty text gives `unset`.
-component_type component_type_from_string(std::string_view s) noexcept;
+FLOWSTORE_DECL component_type component_type_from_string(std::string_view s) noexcept;
 
 /// A component instance on the canvas.
 struct flow_node {
@@ -128,13 +129,13 @@ inline constexpr std::size_t max_flow_id_length = 256;
 /// A key is 1 to max_flow_id_length characters of `[-/_=.A-Za-z0-9]`, not starting or ending
 /// with a dot, and without two dots in a row. A bad key on the wire makes the server drop the
 /// whole connection, so the library checks every id before sending it. Thread-safe.
-bool valid_flow_id(std::string_view id) noexcept;
+FLOWSTORE_DECL bool valid_flow_id(std::string_view id) noexcept;
 
 /// True when `pattern` is a valid KV watch pattern for store::watch().
 ///
 /// A pattern is like a flow id, and additionally its tokens (between dots) may be `*`, and
 /// the last token may be `>`. Thread-safe.
-bool valid_watch_pattern(std::string_view pattern) noexcept;
+FLOWSTORE_DECL bool valid_watch_pattern(std::string_view pattern) noexcept;
 
 /// One broken validation rule: where it is broken and what is wrong.
 struct validation_problem {
@@ -148,7 +149,7 @@ struct validation_problem {
 
 /// Every validation rule the flow breaks, in document order; empty for a valid flow. Pure:
 /// no I/O, thread-safe.
-std::vector<validation_problem> validation_problems(const flow& f);
+FLOWSTORE_DECL std::vector<validation_problem> validation_problems(const flow& f);
 
 /// Checks the flow as the engine does before deploying, and as create() and update() do with
 /// store_options::validate_writes (the Go package's `Flow.Validate`, with more rules).
@@ -161,6 +162,6 @@ std::vector<validation_problem> validation_problems(const flow& f);
 /// - Errors: errc::validation_failed, the message listing every problem (validation_problems()
 ///   returns them as values).
 /// - Thread safety: pure, no I/O; thread-safe.
-result<void> validate(const flow& f);
+FLOWSTORE_DECL result<void> validate(const flow& f);
 
 }  // namespace flowstore

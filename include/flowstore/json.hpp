@@ -2,6 +2,7 @@
 #pragma once
 
 #include <flowstore/error.hpp>
+#include <flowstore/export.hpp>
 #include <flowstore/flow.hpp>
 
 #include <boost/json/value.hpp>
@@ -30,7 +31,7 @@ inline constexpr std::size_t max_json_depth = 256;
 /// - Errors: errc::encode_failed for a non-finite number, nesting deeper than max_json_depth,
 ///   or a time outside years 0000–9999; the message names the field.
 /// - Thread safety: pure, no I/O; thread-safe.
-result<std::string> to_json(const flow& f);
+FLOWSTORE_DECL result<std::string> to_json(const flow& f);
 
 /// Decodes a flow document as Go's encoding/json decodes it into the Go package's `Flow`.
 ///
@@ -42,24 +43,24 @@ result<std::string> to_json(const flow& f);
 ///   time, nesting deeper than max_json_depth, a duplicated object key, text after the
 ///   document).
 /// - Thread safety: pure, no I/O; thread-safe.
-result<flow> flow_from_json(std::string_view json);
+FLOWSTORE_DECL result<flow> flow_from_json(std::string_view json);
 /// The same for a string literal (which would otherwise match both other overloads).
 inline result<flow> flow_from_json(const char* json) { return flow_from_json(std::string_view(json)); }
 /// Decodes an already parsed document (duplicated keys are no longer visible in it).
-result<flow> flow_from_json(const boost::json::value& json);
+FLOWSTORE_DECL result<flow> flow_from_json(const boost::json::value& json);
 
 /// Writes any JSON value the way Go writes an `any` holding it (map keys sorted, Go escaping
 /// and number format). Errors: errc::encode_failed as for to_json().
-result<std::string> to_go_json(const boost::json::value& v);
+FLOWSTORE_DECL result<std::string> to_go_json(const boost::json::value& v);
 
 /// Boost.JSON conversion `boost::json::value_from(flow)`: the document of to_json() as a value.
 /// Throws flowstore::exception when to_json() fails.
-void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const flow& f);
+FLOWSTORE_DECL void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const flow& f);
 /// Boost.JSON conversion `boost::json::value_to<flow>(value)`, as flow_from_json(); throws
 /// flowstore::exception on a document that is not a flow.
-flow tag_invoke(boost::json::value_to_tag<flow>, const boost::json::value& v);
+FLOWSTORE_DECL flow tag_invoke(boost::json::value_to_tag<flow>, const boost::json::value& v);
 /// Boost.JSON conversion `boost::json::try_value_to<flow>(value)`: the flow, or the code of
 /// flow_from_json()'s error (errc::corrupt_data) without its message.
-boost::system::result<flow> tag_invoke(boost::json::try_value_to_tag<flow>, const boost::json::value& v);
+FLOWSTORE_DECL boost::system::result<flow> tag_invoke(boost::json::try_value_to_tag<flow>, const boost::json::value& v);
 
 }  // namespace flowstore

@@ -3,6 +3,7 @@
 
 #include <flowstore/connection.hpp>
 #include <flowstore/error.hpp>
+#include <flowstore/export.hpp>
 #include <flowstore/flow.hpp>
 #include <flowstore/timestamp.hpp>
 #include <flowstore/watch.hpp>
@@ -23,11 +24,11 @@ namespace flowstore {
 namespace detail {
 class store_impl;
 struct access;  // the library's way to the implementation (lib/access.hpp)
-}
+}  // namespace detail
 
 /// True when `name` can name a KV bucket: 1 to 252 of `[A-Za-z0-9_-]` (its stream `KV_<name>`
 /// may have 255 characters). store::open() refuses any other name. Thread-safe.
-bool valid_bucket_name(std::string_view name) noexcept;
+FLOWSTORE_DECL bool valid_bucket_name(std::string_view name) noexcept;
 
 /// Where the bucket keeps its data: `file` on disk (survives server restarts), `memory` in memory
 /// only (lost when the servers holding it stop).
@@ -118,7 +119,7 @@ struct flow_revision {
 ///   errc::timeout, errc::disconnected, errc::no_responders, errc::jetstream_unavailable,
 ///   errc::closed, errc::cancelled, errc::permission_denied, errc::server_error or
 ///   errc::protocol_error (docs/errors.md says when).
-class store {
+class FLOWSTORE_DECL store {
  public:
   /// Binds to the bucket `options.bucket` on `conn`, creating it when missing (with the KV
   /// stream settings the NATS clients use). Works with buckets made by other clients, with
@@ -209,7 +210,8 @@ class store {
   ///   errc::cancelled); a cancelled modify may have been applied.
   boost::asio::awaitable<result<flow>> modify(std::string id, std::function<bool(flow&)> change);
   /// modify() with settings for its retries.
-  boost::asio::awaitable<result<flow>> modify(std::string id, std::function<bool(flow&)> change, modify_options options);
+  boost::asio::awaitable<result<flow>> modify(std::string id, std::function<bool(flow&)> change,
+                                              modify_options options);
 
   /// Removes a flow: reads its current revision, then writes a delete marker checked against
   /// that revision, so that a flow re-created in between is not removed. The flow's earlier
@@ -282,7 +284,7 @@ class store {
 
  private:
   friend struct detail::access;
-  explicit store(std::shared_ptr<detail::store_impl> impl) noexcept;
+  FLOWSTORE_HIDDEN explicit store(std::shared_ptr<detail::store_impl> impl) noexcept;
   std::shared_ptr<detail::store_impl> impl_;
 };
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <flowstore/error.hpp>
+#include <flowstore/export.hpp>
 
 #include <chrono>
 #include <compare>
@@ -15,7 +16,7 @@ namespace flowstore {
 /// Seconds and nanoseconds since the Unix epoch, covering years 0000 to 9999 — wider than a
 /// nanosecond std::chrono::system_clock::time_point, because Go's zero time is year 1.
 /// A default-constructed timestamp is Go's zero time, 0001-01-01T00:00:00Z.
-class timestamp {
+class FLOWSTORE_DECL timestamp {
  public:
   /// Unix seconds of Go's zero time.
   static constexpr std::int64_t zero_unix_seconds = -62135596800;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <flowstore/error.hpp>
+#include <flowstore/export.hpp>
 #include <flowstore/flow.hpp>
 #include <flowstore/timestamp.hpp>
 
@@ -62,7 +63,7 @@ struct flow_event {
 };
 
 /// The name of an event kind: `"put"`, `"deleted"`, `"purged"` or `"initial_values_done"`.
-std::string_view to_string(flow_event::kind k) noexcept;
+FLOWSTORE_DECL std::string_view to_string(flow_event::kind k) noexcept;
 
 /// A watch on a store's flows, made by store::watch(). Move-only; destroying it stops the watch
 /// (once no next() is waiting).
@@ -76,7 +77,7 @@ std::string_view to_string(flow_event::kind k) noexcept;
 ///
 /// Thread safety: use one watcher from one thread (or strand) at a time; stop() and the
 /// counters may also be called from another thread while next() waits.
-class watcher {
+class FLOWSTORE_DECL watcher {
  public:
   /// Takes over the watch; the source is left moved-from (its next() fails with errc::closed).
   watcher(watcher&&) noexcept;
@@ -119,7 +120,7 @@ class watcher {
 
  private:
   friend class store;
-  explicit watcher(std::shared_ptr<detail::watch_impl> impl) noexcept;
+  FLOWSTORE_HIDDEN explicit watcher(std::shared_ptr<detail::watch_impl> impl) noexcept;
   std::shared_ptr<detail::watch_impl> impl_;
 };
 

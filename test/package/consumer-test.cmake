@@ -1,7 +1,8 @@
 # Runs one step of the package tests (cmake -P, called by ctest; see CMakeLists.txt):
 #   STEP=install           install flowstore's library components from BUILD_DIR into PREFIX
 #   STEP=find_package      configure, build and run the consumer against the package in PREFIX
-#   STEP=add_subdirectory  the same with flowstore built from FLOWSTORE_SOURCE_DIR
+#   STEP=add_subdirectory  the same with flowstore built from FLOWSTORE_SOURCE_DIR as a shared
+#                          library, which must export nothing of flowstore::detail
 #   STEP=pkg-config        compile and link the consumer with one compiler command and the flags
 #                          `pkg-config --cflags --libs flowstore` gives for PREFIX, then run it
 # The consumer is built with the compiler, build type and sanitizer flags of the main build
@@ -26,6 +27,9 @@ function(check_consumer binary)
   string(REPLACE "." "\\." version_pattern "${EXPECTED_VERSION}")
   if(NOT out MATCHES "^flowstore ${version_pattern}\n{\"id\":\"consumer\",\"name\":\"Package consumer\",.*\"runtime_state\":\"not_deployed\"")
     message(FATAL_ERROR "the consumer's output is not the version ${EXPECTED_VERSION} and the encoded flow")
+  endif()
+  if(NOT out MATCHES "\ncaught flowstore::exception\nconnect refused: transient\n")
+    message(FATAL_ERROR "the consumer did not catch the library's exception or did not fail to connect as it should")
   endif()
 endfunction()
 
@@ -80,10 +84,31 @@ elseif(STEP STREQUAL "add_subdirectory")
   # flowstore's project() enables C as well.
   run(${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR} ${cmake_consumer_args}
       -DCMAKE_C_COMPILER=${C_COMPILER} "-DCMAKE_C_FLAGS=${CXX_FLAGS}"
-      -DFLOWSTORE_SOURCE_DIR=${FLOWSTORE_SOURCE_DIR})
+      -DFLOWSTORE_SOURCE_DIR=${FLOWSTORE_SOURCE_DIR} -DBUILD_SHARED_LIBS=ON)
   run(${CMAKE_COMMAND} --build ${WORK_DIR} --config ${BUILD_TYPE} --parallel 2)
   find_consumer(${WORK_DIR} consumer)
   check_consumer(${consumer})
+  # This build makes libflowstore a shared library (the installed package is the static one):
+  # the consumer ran against it, and it exports the API and nothing of flowstore::detail.
+  file(GLOB_RECURSE shared_libraries ${WORK_DIR}/flowstore-build/libflowstore.so)
+  if(NOT shared_libraries)
+    message(FATAL_ERROR "no libflowstore.so in ${WORK_DIR}/flowstore-build")
+  endif()
+  list(GET shared_libraries 0 shared_library)
+  execute_process(COMMAND nm -DC --defined-only ${shared_library}
+                  OUTPUT_VARIABLE exported COMMAND_ERROR_IS_FATAL ANY)
+  string(REGEX MATCHALL "[^\n]*flowstore::detail[^\n]*" leaked "${exported}")
+  list(LENGTH leaked leaked_count)
+  string(REGEX MATCHALL "[^\n]* T flowstore::[^\n]*" api "${exported}")
+  list(LENGTH api api_count)
+  message(STATUS "consumer-test: ${shared_library} exports ${api_count} flowstore functions, ${leaked_count} of flowstore::detail")
+  if(NOT leaked_count EQUAL 0)
+    list(JOIN leaked "\n" leaked_text)
+    message(FATAL_ERROR "libflowstore.so exports implementation symbols:\n${leaked_text}")
+  endif()
+  if(api_count LESS 50)
+    message(FATAL_ERROR "libflowstore.so exports only ${api_count} flowstore functions")
+  endif()
 
 elseif(STEP STREQUAL "pkg-config")
   file(REMOVE_RECURSE ${WORK_DIR})
