@@ -82,6 +82,15 @@ struct list_result {
   std::vector<list_failure> failures;  ///< Stored documents that are not flows, sorted by id.
 };
 
+/// A flow as stored, not decoded: what get_raw() and list_raw() return to callers that forward
+/// documents (a server's list and get) and want them byte for byte.
+struct raw_flow {
+  std::string id;              ///< The flow's id (its KV key).
+  std::string document;        ///< The stored bytes, exactly; not checked to be a flow.
+  std::uint64_t revision = 0;  ///< The KV revision (stream sequence) of those bytes.
+  timestamp time;              ///< When the server stored them.
+};
+
 /// What a revision in a flow's history did: `put` (create or update), `deleted` (remove) or
 /// `purged` (a purge by another client, which also dropped the older revisions).
 enum class revision_operation { put, deleted, purged };
@@ -167,6 +176,15 @@ class FLOWSTORE_DECL store {
   /// - Cancellation: terminal and partial.
   boost::asio::awaitable<result<flow>> get(std::string id);
 
+  /// Reads the current revision of a flow as stored, without decoding it: the bytes as they are
+  /// in the bucket (written by this library, the Go package or anyone else), with the revision.
+  ///
+  /// - Errors: errc::invalid_id (checked before anything is sent), errc::not_found (never
+  ///   written, or removed), transport errors. Never errc::corrupt_data: nothing is decoded.
+  /// - Lifetimes, executor, thread safety: as for every store operation (see store).
+  /// - Cancellation: terminal and partial.
+  boost::asio::awaitable<result<raw_flow>> get_raw(std::string id);
+
   /// Replaces a flow if nobody changed it since it was read: an atomic compare-and-set on the
   /// KV revision, so of several writers holding the same version exactly one succeeds. Returns
   /// the flow as stored, with its new revision.
@@ -249,6 +267,13 @@ class FLOWSTORE_DECL store {
   /// - Cancellation: terminal cancellation ends the scan at once with errc::cancelled; its
   ///   consumer is deleted on the server.
   boost::asio::awaitable<result<list_result>> list();
+
+  /// Every live flow as stored, sorted by id, without decoding: one pass over the bucket as
+  /// list() makes, each id once at the latest revision the scan delivered. A document that is
+  /// not a flow is returned like any other (nothing is decoded); removed flows are skipped.
+  ///
+  /// - Errors, lifetimes, executor, thread safety, cancellation: as for list().
+  boost::asio::awaitable<result<std::vector<raw_flow>>> list_raw();
 
   /// The retained revisions of one flow, oldest first: puts with their flow, deletions and
   /// purges. The bucket keeps store_options::history revisions per flow. On a replicated

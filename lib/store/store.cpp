@@ -286,15 +286,33 @@ asio::awaitable<result<flow>> create_flow(std::shared_ptr<detail::store_impl> im
   co_return f;
 }
 
-asio::awaitable<result<flow>> get_flow(std::shared_ptr<detail::store_impl> impl, std::string id) {
-  const operation_label what{"get", id};
+// The live entry of `id`, for get() and get_raw(): errc::not_found when it has none or was
+// removed. Awaited at once by its caller, whose frame holds what the references name.
+asio::awaitable<result<entry>> live_entry(detail::store_impl& impl, const std::string& id,
+                                          const operation_label& what) {
   if (!valid_flow_id(id)) co_return invalid_id_error(what);
-  auto last = co_await impl->bucket.get(id, what);
+  auto last = co_await impl.bucket.get(id, what);
   if (!last) co_return std::move(last).error();
   if (!*last || (*last)->operation != entry_operation::put) co_return not_found_error(what);
-  auto decoded = decode_entry(**last, what);
+  co_return std::move(**last);
+}
+
+asio::awaitable<result<flow>> get_flow(std::shared_ptr<detail::store_impl> impl, std::string id) {
+  const operation_label what{"get", id};
+  auto last = co_await live_entry(*impl, id, what);
+  if (!last) co_return std::move(last).error();
+  auto decoded = decode_entry(*last, what);
   if (decoded) impl->versions.remember(decoded->revision, decoded->version);
   co_return decoded;
+}
+
+raw_flow raw_of(entry&& e) { return {std::move(e.key), std::move(e.value), e.revision, e.time}; }
+
+asio::awaitable<result<raw_flow>> get_raw_flow(std::shared_ptr<detail::store_impl> impl, std::string id) {
+  const operation_label what{"get", id};
+  auto last = co_await live_entry(*impl, id, what);
+  if (!last) co_return std::move(last).error();
+  co_return raw_of(std::move(*last));
 }
 
 asio::awaitable<result<flow>> update_flow(std::shared_ptr<detail::store_impl> impl, flow f) {
@@ -374,6 +392,8 @@ asio::awaitable<result<flow>> update_flow(std::shared_ptr<detail::store_impl> im
 asio::awaitable<result<flow>> store::create(flow f) { return create_flow(impl_, std::move(f)); }
 
 asio::awaitable<result<flow>> store::get(std::string id) { return get_flow(impl_, std::move(id)); }
+
+asio::awaitable<result<raw_flow>> store::get_raw(std::string id) { return get_raw_flow(impl_, std::move(id)); }
 
 asio::awaitable<result<flow>> store::update(flow f) { return update_flow(impl_, std::move(f)); }
 
@@ -471,6 +491,28 @@ asio::awaitable<result<list_result>> list_flows(std::shared_ptr<detail::store_im
   co_return listed;
 }
 
+asio::awaitable<result<std::vector<raw_flow>>> list_raw_flows(std::shared_ptr<detail::store_impl> impl) {
+  const operation_label what{"list flows in bucket", impl->bucket.name(), false};
+  std::vector<entry> entries;
+  auto collect = [&entries](std::vector<entry>& group) {
+    entries.insert(entries.end(), std::make_move_iterator(group.begin()), std::make_move_iterator(group.end()));
+  };
+  auto scanned = co_await impl->bucket.scan(">", detail::kv::scan_mode::last_per_key, what, collect);
+  if (!scanned) co_return std::move(scanned).error();
+  // A key written while the scan's consumer was set up may come twice: keep its latest revision,
+  // and nothing of a key whose latest revision removed it.
+  std::sort(entries.begin(), entries.end(),
+            [](const entry& a, const entry& b) { return a.key != b.key ? a.key < b.key : a.revision < b.revision; });
+  std::vector<raw_flow> listed;
+  listed.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const bool superseded = i + 1 < entries.size() && entries[i + 1].key == entries[i].key;
+    if (superseded || entries[i].operation != entry_operation::put) continue;
+    listed.push_back(raw_of(std::move(entries[i])));
+  }
+  co_return listed;
+}
+
 asio::awaitable<result<std::vector<flow_revision>>> history_of(std::shared_ptr<detail::store_impl> impl,
                                                                std::string id) {
   const operation_label what{"history of", id};
@@ -504,6 +546,10 @@ asio::awaitable<result<std::vector<flow_revision>>> history_of(std::shared_ptr<d
 }  // namespace
 
 asio::awaitable<result<list_result>> store::list() { return cancellation_as_result(list_flows(impl_)); }
+
+asio::awaitable<result<std::vector<raw_flow>>> store::list_raw() {
+  return cancellation_as_result(list_raw_flows(impl_));
+}
 
 asio::awaitable<result<std::vector<flow_revision>>> store::history(std::string id) {
   return cancellation_as_result(history_of(impl_, std::move(id)));

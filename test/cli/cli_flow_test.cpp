@@ -273,6 +273,12 @@ TEST_CASE("a corrupt stored document exits 4 and hides nothing else", "[cli]") {
   CHECK(got.exit_code == 4);
   CHECK_THAT(got.err, Catch::StartsWith("flowstore: get flow 'broken'"));
 
+  // --raw decodes nothing: the stored bytes, exactly, whatever they are.
+  const auto raw = run_at(server, {"get", "broken", "--raw"});
+  INFO_RUN(raw);
+  CHECK(raw.exit_code == 0);
+  CHECK(raw.out == "this is not JSON");
+
   const auto history = run_at(server, {"history", "broken"});
   INFO_RUN(history);
   CHECK(history.exit_code == 4);
@@ -299,6 +305,14 @@ TEST_CASE("a corrupt stored document exits 4 and hides nothing else", "[cli]") {
   CHECK_THAT(std::string(broken.at("error").as_string()), Catch::Contains("'broken'"));
   watch.signal(SIGINT);
   CHECK(watch.finish(10s).exit_code == 0);
+
+  // A document in another writer's spelling comes out as stored, not re-encoded.
+  const std::string spaced = R"({ "id": "spaced",  "name": "by hand", "version": 1, "extra": 1.0e2 })";
+  put_raw(server, "spaced", spaced);
+  const auto spaced_raw = run_at(server, {"get", "spaced", "--raw"});
+  INFO_RUN(spaced_raw);
+  CHECK(spaced_raw.exit_code == 0);
+  CHECK(spaced_raw.out == spaced);
 }
 
 TEST_CASE("the bucket flag selects the bucket", "[cli]") {

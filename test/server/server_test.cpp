@@ -205,6 +205,31 @@ TEST_CASE("server: flows are created, listed, read, edited and deleted with Go's
   CHECK(server.call("PATCH", "/flowbuilder/flows/stated").header("allow") == "GET, HEAD, PUT, DELETE");
 }
 
+TEST_CASE("server: stored documents are sent as stored, and one that is not JSON is left out of the list",
+          "[server]") {
+  nats_server nats;
+  server_process server(nats);
+  // Written by another client in its own spelling: spacing, a number as 1.0e2, an unknown field.
+  const std::string foreign =
+      R"({ "id":"foreign", "name":"By hand", "version":1, "nodes":[], "connections":null,)"
+      R"( "runtime_state":"not_deployed", "extra":{"weight":1.0e2} })";
+  {
+    raw_client raw = raw_connect(nats.url(), "semstreams_flows");
+    raw_put(raw.kv.get(), "foreign", foreign);
+    raw_put(raw.kv.get(), "broken", "this is not JSON");
+  }
+  const auto got = server.call("GET", "/flowbuilder/flows/foreign");
+  REQUIRE(got.status == 200);
+  require_json(got);
+  CHECK(got.body == foreign + "\n");  // the newline Go's encoder ends every response with
+
+  const auto listed = server.call("GET", "/flowbuilder/flows");
+  REQUIRE(listed.status == 200);
+  CHECK(listed.body == "{\"flows\":[" + foreign + "]}\n");
+
+  require_error(server.call("GET", "/flowbuilder/flows/broken"), 502, "get flow 'broken' (revision ");
+}
+
 TEST_CASE("server: ids that look like routes are flows like any other", "[server]") {
   nats_server nats;
   server_process server(nats);

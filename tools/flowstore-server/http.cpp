@@ -2,6 +2,7 @@
 
 #include <flowstore/json.hpp>
 
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value.hpp>
 
 namespace flowstore::server {
@@ -20,6 +21,49 @@ std::string json_string(std::string_view text) {
   // Go's escaping (HTML-safe, U+2028/2029), so that what the server writes matches Go's bytes.
   auto encoded = to_go_json(boost::json::value(boost::json::string_view(text.data(), text.size())));
   return encoded ? std::move(*encoded) : std::string("\"\"");
+}
+
+namespace {
+
+// A SAX handler that keeps nothing: the parser checks the syntax, the handler only says yes.
+struct syntax_only {
+  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
+  using ec = boost::json::error_code;
+  using sv = boost::json::string_view;
+  bool on_document_begin(ec&) { return true; }
+  bool on_document_end(ec&) { return true; }
+  bool on_object_begin(ec&) { return true; }
+  bool on_object_end(std::size_t, ec&) { return true; }
+  bool on_array_begin(ec&) { return true; }
+  bool on_array_end(std::size_t, ec&) { return true; }
+  bool on_key_part(sv, std::size_t, ec&) { return true; }
+  bool on_key(sv, std::size_t, ec&) { return true; }
+  bool on_string_part(sv, std::size_t, ec&) { return true; }
+  bool on_string(sv, std::size_t, ec&) { return true; }
+  bool on_number_part(sv, ec&) { return true; }
+  bool on_int64(std::int64_t, sv, ec&) { return true; }
+  bool on_uint64(std::uint64_t, sv, ec&) { return true; }
+  bool on_double(double, sv, ec&) { return true; }
+  bool on_bool(bool, ec&) { return true; }
+  bool on_null(ec&) { return true; }
+  bool on_comment_part(sv, ec&) { return true; }
+  bool on_comment(sv, ec&) { return true; }
+};
+
+}  // namespace
+
+bool is_json_object(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos || text[first] != '{') return false;
+  boost::json::parse_options options;
+  options.max_depth = 10000;  // as deep as the library and the Go package read
+  boost::json::basic_parser<syntax_only> parser(options);
+  boost::json::error_code ec;
+  parser.write_some(false, text.data(), text.size(), ec);
+  return !ec && parser.done();
 }
 
 response error_response(http::status status, std::string_view message) {

@@ -33,6 +33,9 @@ http::status status_for(const flowstore::error& e);
 response error_response(const flowstore::error& e);
 /// `text` as a JSON string, quotes included.
 std::string json_string(std::string_view text);
+/// Whether `text` is one well-formed JSON object (syntax only, nothing built): what a stored
+/// document must be before the server sends it on unchanged inside its own JSON.
+bool is_json_object(std::string_view text);
 
 /// The target's path and its query, split.
 struct target_parts {

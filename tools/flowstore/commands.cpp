@@ -145,18 +145,19 @@ asio::awaitable<int> list_flows(store& s, list_args a) {
 }
 
 asio::awaitable<int> get_flow(store& s, get_args a) {
+  if (a.raw) {
+    // The stored bytes, not decoded: also a document that is not a flow.
+    auto stored = co_await s.get_raw(a.id);
+    if (!stored) co_return report(stored.error());
+    std::cout << stored->document;
+    if (isatty(STDOUT_FILENO)) std::cout << '\n';
+    co_return exit_ok;
+  }
   auto got = co_await s.get(a.id);
   if (!got) co_return report(got.error());
   auto json = to_json(*got);
   if (!json) co_return report(json.error());
-  if (a.raw) {
-    // The library has no raw read: this is the decoded flow re-encoded, byte for byte the
-    // stored document for anything written by flowstore or the Go package.
-    std::cout << *json;
-    if (isatty(STDOUT_FILENO)) std::cout << '\n';
-  } else {
-    std::cout << pretty_json(*json) << '\n';
-  }
+  std::cout << pretty_json(*json) << '\n';
   co_return exit_ok;
 }
 
