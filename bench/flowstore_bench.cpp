@@ -969,6 +969,15 @@ class benchmark {
         listed = {};
 
         start = clock_type::now();
+        std::vector<flowstore::raw_flow> raw_listed;
+        side_.run(list_raw_into(s, &raw_listed));
+        results.add(scenario, "store list_raw()", "ms").samples.push_back(seconds_since(start) * 1e3);
+        if (raw_listed.size() != static_cast<std::size_t>(size)) {
+          fail("list_raw returned " + std::to_string(raw_listed.size()));
+        }
+        raw_listed = {};
+
+        start = clock_type::now();
         kvKeysList keys;
         check(kvStore_Keys(&keys, kv.get(), nullptr), "kvStore_Keys");
         for (int i = 0; i < keys.Count; ++i) {
@@ -1048,6 +1057,9 @@ class benchmark {
       }
       results.compare(scenario, "store list()", "raw ordered scan",
                       size >= 10000 ? std::optional<double>(1.2) : std::nullopt);
+      results.compare(scenario, "store list_raw()", "raw ordered scan",
+                      size >= 10000 ? std::optional<double>(1.2) : std::nullopt);
+      results.compare(scenario, "store list()", "store list_raw()");
       results.compare(scenario, "store list()", "raw ordered scan + decode");
       results.compare(scenario, "store list()", "raw scan, decoded on 2 threads");
       results.compare(scenario, "raw scan, decoded on 2 threads", "raw ordered scan");
@@ -1199,6 +1211,12 @@ class benchmark {
 
   asio::awaitable<void> list_into(flowstore::store s, flowstore::list_result* out) {
     auto listed = co_await s.list();
+    if (!listed) fail(listed.error().what());
+    *out = std::move(listed).value();
+  }
+
+  asio::awaitable<void> list_raw_into(flowstore::store s, std::vector<flowstore::raw_flow>* out) {
+    auto listed = co_await s.list_raw();
     if (!listed) fail(listed.error().what());
     *out = std::move(listed).value();
   }
