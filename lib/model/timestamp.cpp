@@ -46,9 +46,7 @@ civil_date civil_from_days(int64_t days) noexcept {
           static_cast<unsigned>(ymd.day())};
 }
 
-inline bool is_digit(char c) noexcept {
-  return c >= '0' && c <= '9';
-}
+inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 // Parses text[pos, pos + n) as decimal digits; false if any is not an ASCII digit.
 inline bool parse_digits(std::string_view text, std::size_t pos, std::size_t n, int& out) noexcept {
@@ -105,9 +103,7 @@ error parse_error(std::string_view text, const char* reason) {
 
 }  // namespace
 
-timestamp timestamp::now() noexcept {
-  return from_time_point(std::chrono::system_clock::now());
-}
+timestamp timestamp::now() noexcept { return from_time_point(std::chrono::system_clock::now()); }
 
 timestamp timestamp::from_time_point(std::chrono::system_clock::time_point tp) noexcept {
   using dur = std::chrono::system_clock::duration;
@@ -187,9 +183,11 @@ result<timestamp> timestamp::parse(std::string_view text) {
   }
 
   int64_t offset = 0;  // seconds east of UTC
+  bool zulu = true;
   const std::string_view zone = text.substr(pos);
   if (zone.empty()) return parse_error(text, "missing time zone");
   if (zone != "Z") {
+    zulu = false;
     if (zone.size() != 6 || (zone[0] != '+' && zone[0] != '-') || zone[3] != ':') {
       return parse_error(text, "bad time zone, expected 'Z' or '+HH:MM'");
     }
@@ -202,20 +200,53 @@ result<timestamp> timestamp::parse(std::string_view text) {
 
   const int64_t days = static_cast<int64_t>(std::chrono::sys_days{ymd}.time_since_epoch().count());
   const int64_t secs = days * seconds_per_day + hour * 3600 + minute * 60 + second - offset;
-  return from_unix(secs, nanos);
+  timestamp t = from_unix(secs, nanos);
+  if (!zulu) t.offset_minutes_ = static_cast<std::int16_t>(offset / 60);
+  return t;
 }
 
+std::optional<std::chrono::minutes> timestamp::utc_offset() const noexcept {
+  if (offset_minutes_ == utc) return std::nullopt;
+  return std::chrono::minutes(offset_minutes_);
+}
+
+result<timestamp> timestamp::with_utc_offset(std::chrono::minutes offset) const {
+  if (offset.count() <= -24 * 60 || offset.count() >= 24 * 60) {
+    return error{errc::invalid_argument,
+                 "UTC offset of " + std::to_string(offset.count()) + " minutes: it must be less than a day"};
+  }
+  timestamp t = *this;
+  t.offset_minutes_ = static_cast<std::int16_t>(offset.count());
+  return t;
+}
+
+namespace {
+
+// The seconds of the time as its offset shows them, or nullopt when that leaves int64.
+std::optional<int64_t> local_seconds(int64_t seconds, std::optional<std::chrono::minutes> offset) noexcept {
+  if (!offset) return seconds;
+  int64_t local = 0;
+  if (__builtin_add_overflow(seconds, static_cast<int64_t>(offset->count()) * 60, &local)) return std::nullopt;
+  return local;
+}
+
+}  // namespace
+
 std::string timestamp::to_string() const {
+  // An offset that would carry the time past int64 is dropped: written in UTC.
+  const std::optional<std::chrono::minutes> offset =
+      local_seconds(seconds_, utc_offset()) ? utc_offset() : std::nullopt;
+  const int64_t local = *local_seconds(seconds_, offset);
   // Remainder first: days * 86400 would overflow for the lowest int64 seconds.
-  int64_t sod = seconds_ % seconds_per_day;
-  int64_t days = seconds_ / seconds_per_day;
+  int64_t sod = local % seconds_per_day;
+  int64_t days = local / seconds_per_day;
   if (sod < 0) {
     sod += seconds_per_day;
     --days;
   }
   const civil_date date = civil_from_days(days);
 
-  // Longest: '-' + 12-digit year + "-MM-DDTHH:MM:SS" + ".nnnnnnnnn" + "Z" < 64.
+  // Longest: '-' + 12-digit year + "-MM-DDTHH:MM:SS" + ".nnnnnnnnn" + "+HH:MM" < 64.
   char buf[64];
   char* const end = buf + sizeof buf;
   char* p = write_year(buf, end, date.year);
@@ -244,12 +275,22 @@ std::string timestamp::to_string() const {
     }
     p += digits;
   }
-  *p++ = 'Z';
+  if (!offset) {
+    *p++ = 'Z';
+  } else {
+    const auto minutes = offset->count();
+    *p++ = minutes < 0 ? '-' : '+';
+    const auto magnitude = static_cast<unsigned>(minutes < 0 ? -minutes : minutes);
+    p = write2(p, magnitude / 60);
+    *p++ = ':';
+    p = write2(p, magnitude % 60);
+  }
   return std::string(buf, static_cast<std::size_t>(p - buf));
 }
 
 bool timestamp::json_representable() const noexcept {
-  return seconds_ >= min_json_seconds && seconds_ < end_json_seconds;
+  const auto local = local_seconds(seconds_, utc_offset());
+  return local && *local >= min_json_seconds && *local < end_json_seconds;
 }
 
 }  // namespace flowstore

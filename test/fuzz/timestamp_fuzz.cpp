@@ -16,19 +16,27 @@ namespace {
 
 using flowstore::timestamp;
 
-// What to_string() writes for a time in years 0000-9999: UTC, the fraction without trailing
-// zeros. Such text must come back unchanged.
-bool canonical_utc(std::string_view text) {
-  if (text.size() < 20 || text.back() != 'Z') return false;
-  const std::size_t dot = text.find('.');
+// What to_string() writes for a time in years 0000-9999: its offset as read (`Z` or `±HH:MM`,
+// `-00:00` written `+00:00`), the fraction without trailing zeros. Such text must come back
+// unchanged.
+bool canonical(std::string_view text) {
+  if (text.size() < 20) return false;
+  std::string_view rest = text;
+  if (rest.back() == 'Z') {
+    rest.remove_suffix(1);
+  } else {
+    if (rest.size() < 25 || rest.substr(rest.size() - 6) == "-00:00") return false;
+    rest.remove_suffix(6);
+  }
+  const std::size_t dot = rest.find('.');
   if (dot == std::string_view::npos) return true;
-  return text[text.size() - 2] != '0';
+  return rest.back() != '0';
 }
 
 void check_formatting(const timestamp& t) {
   FUZZ_CHECK(t.nanoseconds() < 1'000'000'000, "");
   const std::string text = t.to_string();
-  FUZZ_CHECK(!text.empty() && text.back() == 'Z', text);
+  FUZZ_CHECK(!text.empty() && (text.back() == 'Z') == !t.utc_offset(), text);
   if (const auto tp = t.to_time_point()) {
     FUZZ_CHECK(timestamp::from_time_point(*tp) == t, text);
   }
@@ -46,7 +54,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   if (auto parsed = timestamp::parse(text)) {
     check_formatting(*parsed);
-    if (parsed->json_representable() && canonical_utc(text)) FUZZ_CHECK(parsed->to_string() == text, text);
+    if (parsed->json_representable() && canonical(text)) FUZZ_CHECK(parsed->to_string() == text, text);
+    // The offset changes the text, never the instant.
+    FUZZ_CHECK(parsed->in_utc() == *parsed, text);
   } else {
     FUZZ_CHECK(parsed.error().code == flowstore::errc::invalid_argument, parsed.error().message);
   }

@@ -133,11 +133,15 @@ TEST_CASE("missing optional fields are omitted on output, present ones in Go's o
       R"("created_by":"me","last_modified":"0001-01-01T00:00:00Z"})");
 }
 
-TEST_CASE("times with offsets are read and written back in UTC", "[json]") {
+TEST_CASE("times with offsets are read and written back with their offsets", "[json]") {
   const flow f =
       decode(R"({"id":"f","created_at":"2024-05-01T01:20:30.5+02:00","updated_at":"2023-12-31T23:30:00-14:00"})");
-  CHECK(f.created_at.to_string() == "2024-04-30T23:20:30.5Z");
-  CHECK(f.updated_at.to_string() == "2024-01-01T13:30:00Z");
+  CHECK(f.created_at.to_string() == "2024-05-01T01:20:30.5+02:00");
+  CHECK(f.created_at.in_utc().to_string() == "2024-04-30T23:20:30.5Z");
+  CHECK(f.updated_at.to_string() == "2023-12-31T23:30:00-14:00");
+  const std::string encoded = encode(f);
+  CHECK_THAT(encoded, Catch::Contains(R"("created_at":"2024-05-01T01:20:30.5+02:00")"));
+  CHECK_THAT(encoded, Catch::Contains(R"("updated_at":"2023-12-31T23:30:00-14:00")"));
 }
 
 TEST_CASE("integers in config keep their exact value", "[json]") {

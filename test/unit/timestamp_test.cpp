@@ -109,28 +109,63 @@ TEST_CASE("years outside 0000-9999 are written but not JSON representable", "[ti
   CHECK(min.to_string() == "-292277022657-01-27T08:29:52Z");
   CHECK_FALSE(min.json_representable());
 
-  // An offset can carry a valid text across the edge of the range, as in Go.
+  // An offset can carry a valid text across the edge of the range in UTC; the text, in its
+  // own offset, stays in range and is written back as it was, as Go does.
   const timestamp carried = parse_ok("0000-01-01T00:00:00+01:00");
-  CHECK(carried.to_string() == "-0001-12-31T23:00:00Z");
-  CHECK_FALSE(carried.json_representable());
-  CHECK(parse_ok("9999-12-31T23:30:00-01:00").to_string() == "10000-01-01T00:30:00Z");
+  CHECK(carried.unix_seconds() == -62167219200 - 3600);
+  CHECK(carried.to_string() == "0000-01-01T00:00:00+01:00");
+  CHECK(carried.json_representable());
+  CHECK(carried.in_utc().to_string() == "-0001-12-31T23:00:00Z");
+  CHECK_FALSE(carried.in_utc().json_representable());
+  CHECK(parse_ok("9999-12-31T23:30:00-01:00").in_utc().to_string() == "10000-01-01T00:30:00Z");
 }
 
-TEST_CASE("offsets are converted to UTC", "[timestamp]") {
+TEST_CASE("offsets are kept: the instant in UTC, the text as it was written", "[timestamp]") {
   const timestamp east = parse_ok("2024-01-01T00:00:00+14:00");
   CHECK(east.unix_seconds() == 1704016800);
-  CHECK(east.to_string() == "2023-12-31T10:00:00Z");
+  CHECK(east.to_string() == "2024-01-01T00:00:00+14:00");
+  CHECK(east.utc_offset() == std::chrono::minutes(14 * 60));
+  CHECK(east.in_utc().to_string() == "2023-12-31T10:00:00Z");
 
   const timestamp west = parse_ok("2023-12-31T23:00:00-14:00");
   CHECK(west.unix_seconds() == 1704016800 + 27 * 3600);
-  CHECK(west.to_string() == "2024-01-01T13:00:00Z");
+  CHECK(west.to_string() == "2023-12-31T23:00:00-14:00");
+  CHECK(west.in_utc().to_string() == "2024-01-01T13:00:00Z");
 
-  const timestamp india = parse_ok("2024-03-10T12:00:00+05:30");
-  CHECK(india.unix_seconds() == 1710052200);
-  CHECK(india.to_string() == "2024-03-10T06:30:00Z");
+  const timestamp india = parse_ok("2024-03-10T08:15:30.5+05:30");
+  CHECK(india.unix_seconds() == 1710038730);
+  CHECK(india.nanoseconds() == 500'000'000);
+  CHECK(india.to_string() == "2024-03-10T08:15:30.5+05:30");
+  CHECK(india.in_utc().to_string() == "2024-03-10T02:45:30.5Z");
+  // Compared by instant: the same moment in UTC is equal.
+  CHECK(india == parse_ok("2024-03-10T02:45:30.5Z"));
+  CHECK_FALSE(india < parse_ok("2024-03-10T02:45:30.5Z"));
+  CHECK(india < parse_ok("2024-03-10T08:15:30.5+05:29"));
 
-  CHECK(parse_ok("2024-03-01T00:10:00.25+00:15").to_string() == "2024-02-29T23:55:00.25Z");
+  // The fraction as Go writes it (trailing zeros trimmed); `Z`, `+00:00` and `-00:00` as read
+  // (Go writes the last two as `Z`).
+  CHECK(parse_ok("2024-03-01T00:10:00.250+00:15").to_string() == "2024-03-01T00:10:00.25+00:15");
+  CHECK(parse_ok("2024-01-01T00:00:00Z").utc_offset() == std::nullopt);
+  CHECK(parse_ok("2024-01-01T00:00:00+00:00").to_string() == "2024-01-01T00:00:00+00:00");
+  CHECK(parse_ok("2024-01-01T00:00:00+00:00").utc_offset() == std::chrono::minutes(0));
   CHECK(parse_ok("2024-01-01T00:00:00-00:00").unix_seconds() == 1704067200);
+  CHECK(parse_ok("2024-01-01T00:00:00-00:00").to_string() == "2024-01-01T00:00:00+00:00");
+
+  // Times made here are UTC; an offset can be given.
+  CHECK(timestamp::from_unix(1704067200).utc_offset() == std::nullopt);
+  CHECK(timestamp::now().utc_offset() == std::nullopt);
+  auto shown = timestamp::from_unix(1704067200).with_utc_offset(std::chrono::minutes(-90));
+  REQUIRE(shown);
+  CHECK(shown->to_string() == "2023-12-31T22:30:00-01:30");
+  CHECK(*shown == timestamp::from_unix(1704067200));
+  CHECK(timestamp::from_unix(0).with_utc_offset(std::chrono::minutes(24 * 60)).error().code ==
+        flowstore::errc::invalid_argument);
+  // An offset that would carry the extreme instants past int64 is dropped when writing.
+  auto extreme =
+      timestamp::from_unix(std::numeric_limits<std::int64_t>::max()).with_utc_offset(std::chrono::minutes(60));
+  REQUIRE(extreme);
+  CHECK(extreme->to_string().back() == 'Z');
+  CHECK_FALSE(extreme->json_representable());
   CHECK(parse_ok("2024-01-01T00:00:00+23:59").unix_seconds() == 1704067200 - 86340);
   CHECK(parse_ok("2024-01-01T00:00:00-23:59").unix_seconds() == 1704067200 + 86340);
 }
@@ -156,7 +191,7 @@ TEST_CASE("1 to 9 fraction digits", "[timestamp]") {
       {"2024-01-01T00:00:00.010200Z", 10'200'000, "2024-01-01T00:00:00.0102Z"},
       {"2024-01-01T00:00:00.000000000Z", 0, "2024-01-01T00:00:00Z"},
       {"2024-01-01T00:00:00.0Z", 0, "2024-01-01T00:00:00Z"},
-      {"2024-01-01T05:00:00.75+05:00", 750'000'000, "2024-01-01T00:00:00.75Z"},
+      {"2024-01-01T05:00:00.750+05:00", 750'000'000, "2024-01-01T05:00:00.75+05:00"},
   };
   for (const row& r : rows) {
     INFO(r.text);
