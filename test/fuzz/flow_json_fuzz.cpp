@@ -21,8 +21,9 @@ namespace {
 
 using namespace flowstore;
 
-// to_json() refuses times Go cannot write (years outside 0000-9999), which a document may
-// still carry as an offset time ("0000-01-01T00:00:00+01:00" is in year -1 in UTC).
+// to_json() refuses times Go cannot write (years outside 0000-9999 in the time's own offset).
+// A decoded time keeps the offset it was written with, so it is always writable; the check
+// stays for the day the decoder accepts wider years.
 bool has_unwritable_time(const flow& f) {
   for (const auto* t : {&f.deployed_at, &f.started_at, &f.stopped_at}) {
     if (t->has_value() && !(*t)->json_representable()) return true;
