@@ -233,13 +233,15 @@ std::optional<int64_t> local_seconds(int64_t seconds, std::optional<std::chrono:
 }  // namespace
 
 std::string timestamp::to_string() const {
-  // An offset that would carry the time past int64 is dropped: written in UTC.
-  const std::optional<std::chrono::minutes> offset =
-      local_seconds(seconds_, utc_offset()) ? utc_offset() : std::nullopt;
-  const int64_t local = *local_seconds(seconds_, offset);
+  std::optional<std::chrono::minutes> offset = utc_offset();
+  std::optional<int64_t> local = local_seconds(seconds_, offset);
+  if (!local) {  // an offset that would carry the time past int64 is dropped: written in UTC
+    offset.reset();
+    local = seconds_;
+  }
   // Remainder first: days * 86400 would overflow for the lowest int64 seconds.
-  int64_t sod = local % seconds_per_day;
-  int64_t days = local / seconds_per_day;
+  int64_t sod = *local % seconds_per_day;
+  int64_t days = *local / seconds_per_day;
   if (sod < 0) {
     sod += seconds_per_day;
     --days;
